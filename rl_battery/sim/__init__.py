@@ -1,0 +1,18 @@
+"""Physics steppers: state in, current in, state out. No rewards, gymnasium or Ray here.
+
+Sign convention: every public current here is the *charging* current, positive when
+charging (A). The conversion to PyBaMM's convention (discharge positive) happens in exactly
+one place, :func:`rl_battery.sim.parameters.to_pybamm_current`.
+"""
+
+from rl_battery.sim.cell import CellSimulator, CellStepResult
+from rl_battery.sim.errors import SimulationError, UnknownParameterSetError
+from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
+from rl_battery.sim.pack import PackSimulator, PackStepResult
+from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS, load_parameter_values
+
+__all__ = [
+    "CellSimulator", "CellStepResult", "PackSimulator", "PackStepResult", "CellHeterogeneity",
+    "PackCells", "sample_pack_cells", "SimulationError", "UnknownParameterSetError",
+    "SUPPORTED_PARAMETER_SETS", "load_parameter_values",
+]

@@ -1,0 +1,334 @@
+"""Pack: an Np x Ns liionpack pack of thermal SPMe cells, stepped with a new pack current.
+
+`liionpack.solve` only runs a fixed `pybamm.Experiment`. For closed-loop control this module
+runs the same coupling loop liionpack runs per step, with liionpack's own pieces:
+
+1. each cell's OCV and terminal voltage (end of the last step) -> internal resistance
+   ``R_i = |OCV - V| / |I_cell|`` (liionpack `GenericManager.calculate_internal_resistance`);
+2. the resistor network (`liionpack.setup_circuit`) is solved for the new pack current
+   (`liionpack.solve_circuit`, modified nodal analysis) -> per-cell currents;
+3. every cell is integrated ``dt_s`` seconds from its last state with one mapped CasADi
+   integrator (`liionpack.solver_utils._create_casadi_objects`).
+
+The three silent pitfalls of liionpack 0.4.0 (shared/notes/simulators.md) are handled here:
+
+* **Input order**: PyBaMM's CasADi functions take inputs in alphabetical order, liionpack
+  builds them in dict order with `Current function [A]` first; inputs named before it
+  (`Ambient temperature [K]`, `Contact resistance [Ohm]`) would silently swap. Every input
+  vector here is built from :attr:`PackSimulator.input_names`, sorted by name.
+* **Resistance at rest**: ``R_i = |OCV - V| / I`` diverges for near-zero currents; when a
+  cell's last current is below ``rest_current_A`` the previous estimate is kept.
+* **Events**: liionpack's integrator has no stopping events. After each step every
+  non-"switch" PyBaMM event expression is evaluated per cell (negative = crossed);
+  `Event: Maximum voltage switch [V]` is negative from the start and is filtered out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import casadi
+import liionpack as lp
+import numpy as np
+import pybamm
+from liionpack.solver_utils import _create_casadi_objects
+
+from rl_battery.sim.errors import SimulationError
+from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
+from rl_battery.sim.parameters import StoichiometryWindow, load_parameter_values, to_pybamm_current
+
+_VOLTAGE = "Terminal voltage [V]"
+_OCV = "Surface open-circuit voltage [V]"  # what liionpack puts in the netlist
+_TEMPERATURE = "X-averaged cell temperature [K]"
+_STOICHIOMETRY = "Average negative particle stoichiometry"
+_PLATING = "Negative electrode surface potential difference at separator interface [V]"
+VARIABLES = (_VOLTAGE, _OCV, _TEMPERATURE, _STOICHIOMETRY, _PLATING)
+
+_CURRENT = "Current function [A]"
+_HEIGHT = "Electrode height [m]"
+_CONTACT_R = "Contact resistance [Ohm]"
+_HTC = "Total heat transfer coefficient [W.m-2.K-1]"
+_AMBIENT_T = "Ambient temperature [K]"
+_INIT_T = "Initial temperature [K]"
+_INIT_CONC_N = "Initial concentration in negative electrode [mol.m-3]"
+_INIT_CONC_P = "Initial concentration in positive electrode [mol.m-3]"
+
+
+@dataclass(frozen=True)
+class PackStepResult:
+    """Pack state after a step (or at reset). Per-cell arrays have shape (Np * Ns,), in
+    liionpack's cell order; currents are charging-positive [A].
+
+    Attributes:
+        time_s: time since reset [s].
+        pack_current_A: applied pack charging current [A].
+        pack_voltage_V: pack terminal voltage from the circuit solve [V].
+        cell_current_A: per-cell charging current during the step [A].
+        cell_voltage_V: per-cell terminal voltage at the end of the step [V].
+        cell_max_voltage_V: per-cell maximum terminal voltage over the step [V].
+        cell_ocv_V: per-cell surface open-circuit voltage at the end [V].
+        cell_temperature_K: per-cell lumped temperature at the end [K].
+        cell_max_temperature_K: per-cell maximum temperature over the step [K].
+        cell_soc: per-cell SOC in the parameter set's stoichiometry window [-].
+        cell_plating_potential_V: per-cell min over the step of the plating indicator [V].
+        cell_resistance_Ohm: per-cell internal resistance used in the circuit solve [Ohm].
+        event: "<event name> (cells [i, ...])" when a non-switch PyBaMM event was crossed.
+    """
+
+    time_s: float
+    pack_current_A: float
+    pack_voltage_V: float
+    cell_current_A: np.ndarray
+    cell_voltage_V: np.ndarray
+    cell_max_voltage_V: np.ndarray
+    cell_ocv_V: np.ndarray
+    cell_temperature_K: np.ndarray
+    cell_max_temperature_K: np.ndarray
+    cell_soc: np.ndarray
+    cell_plating_potential_V: np.ndarray
+    cell_resistance_Ohm: np.ndarray
+    event: str | None = None
+
+
+class PackSimulator:
+    """liionpack Np x Ns pack of SPMe + lumped thermal cells with per-cell heterogeneity.
+
+    Args:
+        Np: cells in parallel per group (>= 1). Default 3.
+        Ns: groups in series (>= 1). Default 6.
+        parameter_set: cell parameter set name or `pybamm.ParameterValues` (default Chen2020).
+        heterogeneity: distribution of SOH, capacity, resistance and cooling per cell.
+        seed: seed of the generator that samples the cells (reproducible packs).
+        dt_s: control interval [s] (> 0). Default 90 s.
+        ambient_temperature_K: ambient and initial temperature [K], in (233, 343).
+        hard_voltage_cutoff_V: PyBaMM voltage cut-off used as a safety event; default the
+            set's cut-off + 0.3 V so the controller sees overshoot above the control limit.
+        rest_current_A: after a step whose |pack current| was below this, and for cells whose
+            |current| was below it, the resistance estimate is kept (pitfall 2) [A].
+        busbar_resistance_Ohm, connection_resistance_Ohm: liionpack `Rb`, `Rc` [Ohm].
+
+    Raises:
+        UnknownParameterSetError: unknown parameter set name.
+        ValueError: invalid sizes, interval or temperature.
+    """
+
+    def __init__(
+        self,
+        Np: int = 3,
+        Ns: int = 6,
+        parameter_set: str | pybamm.ParameterValues = "Chen2020",
+        *,
+        heterogeneity: CellHeterogeneity | None = None,
+        seed: int | None = 0,
+        dt_s: float = 90.0,
+        ambient_temperature_K: float = 298.15,
+        hard_voltage_cutoff_V: float | None = None,
+        rest_current_A: float = 0.05,
+        busbar_resistance_Ohm: float = 1e-4,
+        connection_resistance_Ohm: float = 1e-3,
+    ):
+        if Np < 1 or Ns < 1:
+            raise ValueError(f"Np and Ns must be >= 1, got Np={Np}, Ns={Ns}")
+        if not dt_s > 0:
+            raise ValueError(f"dt_s must be > 0, got {dt_s}")
+        if not 233.0 < ambient_temperature_K < 343.0:
+            raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {ambient_temperature_K}")
+        self.Np, self.Ns, self.n_cells = int(Np), int(Ns), int(Np) * int(Ns)
+        self.dt_s = float(dt_s)
+        self.ambient_temperature_K = float(ambient_temperature_K)
+        self.rest_current_A = float(rest_current_A)
+        self.heterogeneity = heterogeneity or CellHeterogeneity()
+        self.cells: PackCells = sample_pack_cells(self.n_cells, self.heterogeneity, np.random.default_rng(seed))
+
+        values = load_parameter_values(parameter_set)
+        self.window = StoichiometryWindow(values)
+        self.cell_nominal_capacity_Ah = float(values["Nominal cell capacity [A.h]"])
+        self.voltage_cutoff_V = float(values["Upper voltage cut-off [V]"])
+        base_height = float(values[_HEIGHT])
+        cutoff = self.voltage_cutoff_V + 0.3 if hard_voltage_cutoff_V is None else hard_voltage_cutoff_V
+        values.update({"Upper voltage cut-off [V]": float(cutoff)})
+        values.update({_CONTACT_R: 0.0}, check_already_exists=False)
+        # Per-cell quantities become inputs; sorted order is the one PyBaMM expects (pitfall 1).
+        self._static_inputs = {
+            _HEIGHT: base_height * self.cells.capacity_factor,
+            _CONTACT_R: self.cells.contact_resistance_Ohm,
+            _HTC: self.cells.htc_W_m2K,
+            _AMBIENT_T: np.full(self.n_cells, self.ambient_temperature_K),
+        }
+        self.input_names: tuple[str, ...] = tuple(
+            sorted([_CURRENT, _INIT_T, _INIT_CONC_N, _INIT_CONC_P, *self._static_inputs])
+        )
+        values.update({name: "[input]" for name in self.input_names})
+        model = pybamm.lithium_ion.SPMe(options={"thermal": "lumped", "contact resistance": "true"})
+        lp.add_events_to_model(model)
+        self._sim = pybamm.Simulation(model, parameter_values=values, solver=pybamm.CasadiSolver(mode="safe"))
+
+        #: Per-cell capacity [Ah] (nominal x capacity factor) and pack SOH (weakest group).
+        self.cell_capacity_Ah = self.cell_nominal_capacity_Ah * self.cells.capacity_factor
+        self.pack_soh = float(np.min(self._group_sums(self.cells.soh)) / self.Np)
+
+        self._netlist = lp.setup_circuit(
+            Np=self.Np, Ns=self.Ns, Rb=busbar_resistance_Ohm, Rc=connection_resistance_Ohm, Ri=5e-2, I=1.0, V=3.6,
+            configuration="series-groups",
+        )
+        self._Ri_map = self._netlist["desc"].str.find("Ri") > -1
+        self._V_map = self._netlist["desc"].str.find("V") > -1
+        self._I_map = self._netlist["desc"].str.find("I") > -1
+        self._built = False
+        self._state = None
+
+    # ------------------------------------------------------------------ helpers
+    def _group_sums(self, per_cell: np.ndarray) -> np.ndarray:
+        """Sum a per-cell array over each parallel group -> shape (Ns,).
+
+        With ``configuration="series-groups"`` liionpack numbers cells column-major: cell k
+        belongs to series group k % Ns (checked: currents of cells k, k+Ns, ... sum to the
+        pack current).
+        """
+        return np.asarray(per_cell).reshape(self.Np, self.Ns).sum(axis=0)
+
+    def _input_matrix(self, per_cell_inputs: dict[str, np.ndarray]) -> casadi.DM:
+        """Inputs as a (n_inputs + 1, n_cells) matrix in sorted-name order, plus t_min = 0."""
+        rows = [np.broadcast_to(np.asarray(per_cell_inputs[name], float), (self.n_cells,)) for name in self.input_names]
+        return casadi.DM(np.vstack(rows + [np.zeros(self.n_cells)]))
+
+    def _build(self, inputs: dict[str, np.ndarray]) -> None:
+        input_dicts = [{name: float(np.asarray(inputs[name])[i]) for name in self.input_names} for i in range(self.n_cells)]
+        objs = _create_casadi_objects(
+            input_dicts, self._sim, self.dt_s, self.n_cells, 1, list(VARIABLES), True
+        )
+        self._model = self._sim.built_model
+        self._integrator = objs["integrator"]
+        self._variables_fn = objs["variables_fn"]
+        self._n_out = len(objs["t_eval"]) - 1  # output points per step (after t=0)
+        keep = [i for i, name in enumerate(objs["event_names"]) if "switch" not in name.lower()]
+        self._event_names = [objs["event_names"][i] for i in keep]
+        self._event_rows = keep
+        self._events_fn = objs["events_fn"]
+        self._len_rhs = self._model.concatenated_rhs.size
+        self._built = True
+
+    def _evaluate(self, x: casadi.DM, z: casadi.DM, p: casadi.DM) -> np.ndarray:
+        """Variables (len(VARIABLES), n_cells) at states x, z with inputs p."""
+        return np.asarray(self._variables_fn(0, x, z, p[:-1, :]))
+
+    # ------------------------------------------------------------------ public API
+    def reset(self, initial_soc: float | np.ndarray = 0.1, initial_temperature_K: float | None = None) -> PackStepResult:
+        """Start from ``initial_soc`` (scalar or per-cell array in [0, 1]) at rest.
+
+        Raises:
+            ValueError: SOC outside [0, 1] or of the wrong shape.
+            SimulationError: the model could not be initialised.
+        """
+        soc = np.broadcast_to(np.asarray(initial_soc, float), (self.n_cells,)).copy()
+        c_n, c_p = self.window.initial_concentrations(soc)
+        t0 = self.ambient_temperature_K if initial_temperature_K is None else float(initial_temperature_K)
+        self._inputs = dict(self._static_inputs)
+        self._inputs.update({_CURRENT: np.zeros(self.n_cells), _INIT_T: np.full(self.n_cells, t0),
+                             _INIT_CONC_N: c_n, _INIT_CONC_P: c_p})
+        try:
+            if not self._built:
+                self._build(self._inputs)
+            p = self._input_matrix(self._inputs)
+            y0 = np.zeros((self._model.len_rhs + self._model.len_alg, 1))
+            init = casadi.horzcat(*[self._model.initial_conditions_eval(0, y0, p[:-1, i]) for i in range(self.n_cells)])
+            self._x = init[: self._len_rhs, :]
+            self._z = init[self._len_rhs :, :]
+            # Initial resistance: the instantaneous response to a 0.1C charge (as liionpack
+            # initialises its circuit with the first protocol current).
+            probe = dict(self._inputs, **{_CURRENT: to_pybamm_current(np.full(self.n_cells, 0.1 * self.cell_nominal_capacity_Ah))})
+            v_probe = self._evaluate(self._x, self._z, self._input_matrix(probe))
+            out = self._evaluate(self._x, self._z, p)
+        except Exception as exc:
+            raise SimulationError(f"pack initialisation failed: {exc}") from exc
+        self._Ri = np.abs(v_probe[1] - v_probe[0]) / (0.1 * self.cell_nominal_capacity_Ah)
+        self._last_out = out
+        self._last_cell_current = np.zeros(self.n_cells)
+        self._last_pack_current = 0.0
+        self._time_s = 0.0
+        self._stopped_by_event = False
+        return self._result(out, out[0], out[2], out[4], 0.0, float(np.mean(out[1]) * self.Ns), None)
+
+    def step(self, pack_current_A: float) -> PackStepResult:
+        """Apply a constant pack charging current [A] (positive = charge) for ``dt_s`` seconds.
+
+        Raises:
+            ValueError: non-finite current (never reaches the solver).
+            RuntimeError: before :meth:`reset` or after a step that crossed an event.
+            SimulationError: circuit or cell integration failed; the state is unchanged.
+        """
+        if not hasattr(self, "_x"):
+            raise RuntimeError("call reset() before step()")
+        if self._stopped_by_event:
+            raise RuntimeError("the last step crossed a PyBaMM event; call reset()")
+        current = float(pack_current_A)
+        if not np.isfinite(current):
+            raise ValueError(f"pack current must be finite, got {pack_current_A!r}")
+        voltage, ocv = self._last_out[0], self._last_out[1]
+        # Pitfall 2: R = dV / I diverges at rest, where parallel cells only exchange small
+        # balancing currents. After a pack rest keep every estimate (as liionpack does for
+        # its "resting"/"restarting" steps), else keep it where the cell current was small.
+        moving = np.abs(self._last_cell_current) > self.rest_current_A
+        if abs(self._last_pack_current) <= self.rest_current_A:
+            moving[:] = False
+        Ri = self._Ri.copy()
+        Ri[moving] = np.abs(ocv[moving] - voltage[moving]) / np.abs(self._last_cell_current[moving])
+        Ri = np.maximum(Ri, 1e-6)
+        try:
+            self._netlist.loc[self._V_map, "value"] = ocv
+            self._netlist.loc[self._Ri_map, "value"] = Ri
+            # liionpack's circuit current is discharge-positive, like PyBaMM's.
+            _, I_batt, _, terminal_voltage, _ = lp.solve_circuit(self._netlist, current=float(to_pybamm_current(current)))
+            cell_current = np.asarray(I_batt, float)  # charging-positive (lp returns -I_pybamm)
+            inputs = dict(self._inputs, **{_CURRENT: to_pybamm_current(cell_current)})
+            p = self._input_matrix(inputs)
+            sol = self._integrator(x0=self._x, z0=self._z, p=p)
+            xf, zf = sol["xf"], sol["zf"]
+            n = self._n_out
+            # xf columns: cell 0 points 1..n, cell 1 points 1..n, ...
+            per_point = []
+            for k in range(n):
+                cols = [i * n + k for i in range(self.n_cells)]
+                zk = zf[:, cols] if not zf.is_empty() else self._z
+                per_point.append(self._evaluate(xf[:, cols], zk, p))
+            stack = np.stack(per_point)  # (n, n_vars, n_cells)
+            x_new = xf[:, [i * n + n - 1 for i in range(self.n_cells)]]
+            z_new = zf[:, [i * n + n - 1 for i in range(self.n_cells)]] if not zf.is_empty() else self._z
+            events = np.asarray(self._events_fn(0, x_new, z_new, p[:-1, :])) if self._events_fn is not None else None
+        except Exception as exc:
+            raise SimulationError(f"pack step failed at {current:.3f} A: {exc}") from exc
+        if not np.all(np.isfinite(stack)):
+            raise SimulationError(f"pack step at {current:.3f} A produced non-finite cell states")
+        self._x, self._z, self._inputs = x_new, z_new, inputs
+        self._Ri, self._last_cell_current, self._last_pack_current = Ri, cell_current, current
+        self._time_s += self.dt_s
+        out = stack[-1]
+        self._last_out = out
+        event = None
+        if events is not None:
+            crossed = events[self._event_rows] < 0  # pitfall 3: switch events filtered out
+            if np.any(crossed):
+                row = int(np.argmax(crossed.any(axis=1)))
+                event = f"{self._event_names[row]} (cells {np.flatnonzero(crossed[row]).tolist()})"
+                self._stopped_by_event = True
+        return self._result(
+            out, stack[:, 0, :].max(axis=0), stack[:, 2, :].max(axis=0), stack[:, 4, :].min(axis=0),
+            current, float(np.asarray(terminal_voltage).ravel()[0]), event,
+        )
+
+    def _result(self, out, max_v, max_t, min_plating, pack_current, pack_voltage, event) -> PackStepResult:
+        return PackStepResult(
+            time_s=self._time_s,
+            pack_current_A=float(pack_current),
+            pack_voltage_V=abs(float(pack_voltage)),
+            cell_current_A=np.asarray(self._last_cell_current, float).copy(),
+            cell_voltage_V=np.asarray(out[0], float).copy(),
+            cell_max_voltage_V=np.asarray(max_v, float).copy(),
+            cell_ocv_V=np.asarray(out[1], float).copy(),
+            cell_temperature_K=np.asarray(out[2], float).copy(),
+            cell_max_temperature_K=np.asarray(max_t, float).copy(),
+            cell_soc=np.asarray(self.window.soc(out[3]), float).copy(),
+            cell_plating_potential_V=np.asarray(min_plating, float).copy(),
+            cell_resistance_Ohm=np.asarray(self._Ri, float).copy(),
+            event=event,
+        )

@@ -1,0 +1,87 @@
+"""PyBaMM parameter sets by name, the SOC window of a set, and the one sign conversion.
+
+Only the sets verified to run with SPMe + lumped thermal on the pinned PyBaMM 25.4.2 are
+accepted by name (see shared/notes/simulators.md); any other `pybamm.ParameterValues` may be
+passed directly at the caller's own risk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pybamm
+
+from rl_battery.sim.errors import UnknownParameterSetError
+
+#: Parameter sets that run with SPMe + lumped thermal on pybamm 25.4.2. Xu2019, Prada2013,
+#: Chayambuka2022 (half cells or missing current-collector data) and Ramadass2004 (no cell
+#: volume) fail with lumped thermal and are deliberately absent.
+SUPPORTED_PARAMETER_SETS: tuple[str, ...] = (
+    "Chen2020",
+    "Mohtat2020",
+    "Ai2020",
+    "OKane2022",
+    "Marquis2019",
+    "Ecker2015",
+    "ORegan2022",
+    "NCA_Kim2011",
+)
+
+
+def load_parameter_values(parameter_set: str | pybamm.ParameterValues) -> pybamm.ParameterValues:
+    """Return a fresh, independent `pybamm.ParameterValues`.
+
+    Args:
+        parameter_set: a name from :data:`SUPPORTED_PARAMETER_SETS` or a
+            `pybamm.ParameterValues` (copied, never modified).
+
+    Raises:
+        UnknownParameterSetError: the name is not supported; the message lists valid names.
+        TypeError: neither a string nor a `pybamm.ParameterValues`.
+    """
+    if isinstance(parameter_set, pybamm.ParameterValues):
+        return parameter_set.copy()
+    if not isinstance(parameter_set, str):
+        raise TypeError(
+            f"parameter_set must be a name or pybamm.ParameterValues, got {type(parameter_set)!r}"
+        )
+    if parameter_set not in SUPPORTED_PARAMETER_SETS:
+        raise UnknownParameterSetError(
+            f"unknown PyBaMM parameter set {parameter_set!r}; valid names with SPMe + lumped "
+            f"thermal: {', '.join(SUPPORTED_PARAMETER_SETS)}"
+        )
+    return pybamm.ParameterValues(parameter_set)
+
+
+class StoichiometryWindow:
+    """SOC <-> negative-electrode stoichiometry for one parameter set.
+
+    SOC is defined on the set's own 0 %..100 % window from PyBaMM's electrode-SOH solver
+    (`pybamm.lithium_ion.get_min_max_stoichiometries`, Mohtat et al. 2019,
+    J. Electrochem. Soc. 166 A3734): ``soc = (x - x_0) / (x_100 - x_0)`` with x the average
+    negative particle stoichiometry, and y linear between y_0 and y_100.
+    """
+
+    def __init__(self, parameter_values: pybamm.ParameterValues):
+        self.x_0, self.x_100, self.y_100, self.y_0 = (
+            float(v) for v in pybamm.lithium_ion.get_min_max_stoichiometries(parameter_values)
+        )
+        self.c_n_max = float(parameter_values["Maximum concentration in negative electrode [mol.m-3]"])
+        self.c_p_max = float(parameter_values["Maximum concentration in positive electrode [mol.m-3]"])
+
+    def soc(self, x_avg_negative):
+        """SOC (dimensionless, may leave [0, 1] slightly) from average negative stoichiometry."""
+        return (np.asarray(x_avg_negative) - self.x_0) / (self.x_100 - self.x_0)
+
+    def initial_concentrations(self, soc):
+        """Initial (negative, positive) particle concentrations [mol.m-3] at ``soc`` in [0, 1]."""
+        soc = np.asarray(soc, dtype=float)
+        if np.any(soc < 0.0) or np.any(soc > 1.0) or not np.all(np.isfinite(soc)):
+            raise ValueError(f"initial SOC must be in [0, 1], got {soc}")
+        x = self.x_0 + soc * (self.x_100 - self.x_0)
+        y = self.y_0 + soc * (self.y_100 - self.y_0)
+        return x * self.c_n_max, y * self.c_p_max
+
+
+def to_pybamm_current(charging_current_A):
+    """The one sign conversion: charging-positive (this project) -> PyBaMM (discharge-positive)."""
+    return -np.asarray(charging_current_A, dtype=float)
