@@ -168,12 +168,11 @@ class CellSimulator:
     def _advance(self, current_A: float, t_eval: np.ndarray) -> CellStepResult:
         inputs = dict(self._inputs, **{_CURRENT: float(to_pybamm_current(current_A))})
         try:
-            solution = self._sim.step(
-                float(t_eval[-1]),
-                t_eval=t_eval,
-                save=False,
-                starting_solution=self._solution,
-                inputs=inputs,
+            # solver.step on the built model, not Simulation.step: the latter silently
+            # continues from its own last solution when given None, so resets would not reset.
+            self._sim.build()
+            solution = self._sim.solver.step(
+                self._solution, self._sim.built_model, float(t_eval[-1]), t_eval=t_eval, save=False, inputs=inputs
             )
         except Exception as exc:  # PyBaMM raises SolverError, ValueError, casadi errors...
             raise SimulationError(f"PyBaMM step failed at {current_A:.3f} A: {exc}") from exc

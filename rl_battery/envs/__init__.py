@@ -1,0 +1,20 @@
+"""Gymnasium environments over rl_battery.sim; importing this module registers them.
+
+``gymnasium.make("CellFastCharge-v0", **env_config)`` and
+``gymnasium.make("PackFastCharge-v0", **env_config)`` work after ``import rl_battery.envs``.
+"""
+
+import gymnasium as gym
+
+from rl_battery.envs.cell_fast_charge import CellFastCharge
+from rl_battery.envs.metrics import METRIC_KEYS, EpisodeMetrics
+from rl_battery.envs.pack_fast_charge import PackFastCharge
+
+#: Registered environment ids -> classes (the experiments layer resolves YAML names here).
+ENV_CLASSES = {"CellFastCharge-v0": CellFastCharge, "PackFastCharge-v0": PackFastCharge}
+
+for _env_id, _cls in ENV_CLASSES.items():
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=f"{_cls.__module__}:{_cls.__name__}")
+
+__all__ = ["CellFastCharge", "PackFastCharge", "ENV_CLASSES", "METRIC_KEYS", "EpisodeMetrics"]

@@ -1,0 +1,155 @@
+"""`CellFastCharge-v0`: fast charging of one PyBaMM SPMe cell under voltage, temperature and
+lithium-plating limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rl_battery.envs.charging import (
+    OBS_BOUND,
+    TEMPERATURE_OFFSET_K,
+    TEMPERATURE_SCALE_K,
+    VOLTAGE_OFFSET_V,
+    VOLTAGE_SCALE_V,
+    FastChargeEnv,
+)
+from rl_battery.sim.cell import CellSimulator
+
+PLATING_SCALE_V = 0.1
+
+
+class CellFastCharge(FastChargeEnv):
+    """Charge one lithium-ion cell (PyBaMM SPMe + lumped thermal) fast and safely.
+
+    ## Description
+    Every 90 s the agent sets the charging current of a cell simulated by
+    :class:`rl_battery.sim.CellSimulator` with any supported PyBaMM parameter set. The
+    current range follows the meta-RL fast-charging work this project grew from (1 A to
+    7.5 A, i.e. 0.2C to 1.5C for the 5 Ah Chen2020 / OKane2022 LG M50 cell).
+
+    ## Action Space
+    `Box(-1, 1, (1,), float32)`: -1 -> `min_current_A` (default 1 A), +1 -> `max_current_A`
+    (default 7.5 A), linear in between; out-of-range values are clipped, non-finite values
+    end the episode (see Episode End).
+
+    ## Observation Space
+    `Box(-10, 10, (5,), float32)`, (value - offset) / scale:
+
+    | Num | Observation | offset | scale |
+    |-----|-------------|--------|-------|
+    | 0 | SOC [-] | 0 | 1 |
+    | 1 | terminal voltage [V] | 3.7 V | 0.5 V |
+    | 2 | cell temperature [K] | 298.15 K | 20 K |
+    | 3 | plating indicator [V] (phi_s - phi_e at the separator, min over the step) | 0 | 0.1 V |
+    | 4 | charging current of the last step [A] | 0 | `max_current_A` |
+
+    ## Rewards
+    ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim) - w_T * max(0, T_max - T_lim)
+    - w_plating * max(0, -phi_plating_min)``: in-step maxima of voltage and temperature and
+    the minimum of the plating indicator (plating is possible below 0 V). The safety cut-off
+    and failures add ``-failure_penalty``.
+
+    ## Starting State
+    At rest at ambient temperature, SOC uniform in ``initial_soc`` (number or [low, high];
+    default 0.1), SOC measured in the set's own stoichiometry window.
+
+    ## Episode End
+    * Terminated: SOC >= ``target_soc`` (default 0.8).
+    * Terminated with reward ``-failure_penalty``: solver failure (`info["solver_error"]`),
+      non-finite action (`info["invalid_action"]`, never sent to the solver), or PyBaMM's
+      hard voltage cut-off at V_lim + 0.3 V (`info["safety_event"]`).
+    * Truncated: ``max_steps`` (default 60 steps = 90 min).
+
+    ## Arguments
+    ``gymnasium.make("CellFastCharge-v0", **env_config)`` with any of: ``parameter_set``
+    ("Chen2020"; unknown names raise `UnknownParameterSetError` listing the valid ones),
+    ``min_current_A`` (1), ``max_current_A`` (7.5), ``target_soc`` (0.8), ``initial_soc``
+    (0.1), ``max_steps`` (60), ``voltage_limit_V`` (4.2), ``temperature_limit_K`` (318.15),
+    ``plating_limit_V`` (0.0; below it a step counts as a violation only if
+    ``plating_is_constraint``), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V),
+    ``w_T`` (1 per K), ``w_plating`` (100 per V), ``failure_penalty`` (50),
+    ``ambient_temperature_K`` (298.15), ``dt_s`` (90).
+    """
+
+    def __init__(
+        self,
+        parameter_set: str = "Chen2020",
+        min_current_A: float = 1.0,
+        max_current_A: float = 7.5,
+        target_soc: float = 0.8,
+        initial_soc: float | tuple[float, float] = 0.1,
+        max_steps: int = 60,
+        voltage_limit_V: float = 4.2,
+        temperature_limit_K: float = 318.15,
+        plating_limit_V: float = 0.0,
+        plating_is_constraint: bool = False,
+        w_soc: float = 100.0,
+        w_time: float = 1.0,
+        w_v: float = 100.0,
+        w_T: float = 1.0,
+        w_plating: float = 100.0,
+        failure_penalty: float = 50.0,
+        ambient_temperature_K: float = 298.15,
+        dt_s: float = 90.0,
+    ):
+        super().__init__(
+            min_current_A=min_current_A, max_current_A=max_current_A, target_soc=target_soc,
+            initial_soc=initial_soc, max_steps=max_steps, failure_penalty=failure_penalty,
+        )
+        self.voltage_limit_V, self.temperature_limit_K = float(voltage_limit_V), float(temperature_limit_K)
+        self.plating_limit_V, self.plating_is_constraint = float(plating_limit_V), bool(plating_is_constraint)
+        self.w_soc, self.w_time, self.w_v, self.w_T, self.w_plating = map(float, (w_soc, w_time, w_v, w_T, w_plating))
+        self.sim = CellSimulator(parameter_set, dt_s=dt_s, ambient_temperature_K=ambient_temperature_K)
+        name = parameter_set if isinstance(parameter_set, str) else "custom"
+        self.task_id = f"cell:{name}"
+        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(5,), dtype=np.float32)
+
+    @staticmethod
+    def _summary(r) -> dict[str, Any]:
+        # One-element per-cell arrays give the cell and pack envs one info interface.
+        return {
+            "time_s": r.time_s,
+            "soc": r.soc,
+            "pack_current_A": r.current_A,
+            "max_cell_voltage_V": r.max_voltage_V,
+            "max_cell_temperature_K": r.max_temperature_K,
+            "min_plating_potential_V": r.min_plating_potential_V,
+            "cell_current_A": np.array([r.current_A]),
+            "cell_voltage_V": np.array([r.voltage_V]),
+            "cell_ocv_V": np.array([r.ocv_V]),
+            "cell_temperature_K": np.array([r.temperature_K]),
+            "cell_soc": np.array([r.soc]),
+            "cell_plating_potential_V": np.array([r.min_plating_potential_V]),
+            "event": r.event,
+        }
+
+    def _reset_sim(self, initial_soc: float) -> dict[str, Any]:
+        return self._summary(self.sim.reset(initial_soc))
+
+    def _step_sim(self, current_A: float) -> dict[str, Any]:
+        return self._summary(self.sim.step(current_A))
+
+    def _observation(self, s: dict[str, Any]) -> np.ndarray:
+        return self._clip_obs([
+            s["soc"],
+            (s["cell_voltage_V"][0] - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
+            (s["cell_temperature_K"][0] - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K,
+            s["min_plating_potential_V"] / PLATING_SCALE_V,
+            s["pack_current_A"] / self.max_current_A,
+        ])
+
+    def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
+        return float(
+            self.w_soc * (s["soc"] - prev["soc"])
+            - self.w_time
+            - self.w_v * max(0.0, s["max_cell_voltage_V"] - self.voltage_limit_V)
+            - self.w_T * max(0.0, s["max_cell_temperature_K"] - self.temperature_limit_K)
+            - self.w_plating * max(0.0, self.plating_limit_V - s["min_plating_potential_V"])
+        )
+
+    def _violated(self, s: dict[str, Any]) -> bool:
+        plating = self.plating_is_constraint and s["min_plating_potential_V"] < self.plating_limit_V
+        return s["max_cell_voltage_V"] > self.voltage_limit_V or s["max_cell_temperature_K"] > self.temperature_limit_K or plating
