@@ -3,6 +3,7 @@ lithium-plating limits."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -74,8 +75,13 @@ class CellFastCharge(FastChargeEnv):
     ``ambient_temperature_K`` (298.15), ``dt_s`` (90).
     """
 
-    def __init__(
+    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs):
+        # RLlib passes env_config as one mapping, gymnasium.make as keyword arguments.
+        self._configure(**{**dict(config or {}), **kwargs})
+
+    def _configure(
         self,
+        *,
         parameter_set: str = "Chen2020",
         min_current_A: float = 1.0,
         max_current_A: float = 7.5,

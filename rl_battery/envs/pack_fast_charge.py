@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -81,8 +82,13 @@ class PackFastCharge(FastChargeEnv):
     ``failure_penalty`` (50), ``ambient_temperature_K`` (298.15), ``dt_s`` (90).
     """
 
-    def __init__(
+    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs):
+        # RLlib passes env_config as one mapping, gymnasium.make as keyword arguments.
+        self._configure(**{**dict(config or {}), **kwargs})
+
+    def _configure(
         self,
+        *,
         Np: int = 3,
         Ns: int = 6,
         parameter_set: str = "Chen2020",

@@ -1,0 +1,6 @@
+"""Custom RLlib algorithms (config class and algorithm side by side, as RLlib does)."""
+
+from rl_battery.algorithms.callbacks import BatteryMetricsCallback
+from rl_battery.algorithms.mbrl import MBRL, MBRLConfig
+
+__all__ = ["MBRL", "MBRLConfig", "BatteryMetricsCallback"]

@@ -1,0 +1,139 @@
+"""Parquet rollout store: one row per transition, schema version 1.
+
+Columns (units in the names; per-cell arrays in liionpack cell order):
+
+| column | type | meaning |
+|---|---|---|
+| episode_id | string | id of the episode (stable across RLlib episode chunks) |
+| step_index | int32 | index of the transition within its episode (0 = first action) |
+| task_id | string | env task: parameter set / pack seed / pack SOH |
+| cycle_index | int32 | training iteration (or adaptive cycle) that produced the row |
+| source | string | "real" (simulator) or "synthetic" (surrogate) |
+| obs | list<float32> | observation before the action (the env's normalized obs) |
+| action | list<float32> | action as applied, normalized to [-1, 1] (clipped policy output) |
+| current_A | float64 | the same action in physical units: charging current [A] |
+| reward | float32 | reward |
+| next_obs | list<float32> | observation after the action |
+| terminated, truncated | bool | gymnasium episode-end flags |
+| soc, time_s | float64 | SOC [-] and time since reset [s] after the step |
+| max_cell_voltage_V, max_cell_temperature_K, min_plating_potential_V | float64 | in-step extremes |
+| cell_voltage_V, cell_temperature_K, cell_soc, cell_current_A | list<float64> | per cell, end of step |
+
+Files are written to a temporary name in the same folder and renamed (atomic on POSIX), so a
+crash never leaves a half-written Parquet file. The schema version is stored in the file's
+metadata under ``rl_battery.schema_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+_F32_LIST = pa.list_(pa.float32())
+_F64_LIST = pa.list_(pa.float64())
+SCHEMA = pa.schema(
+    [
+        ("episode_id", pa.string()),
+        ("step_index", pa.int32()),
+        ("task_id", pa.string()),
+        ("cycle_index", pa.int32()),
+        ("source", pa.string()),
+        ("obs", _F32_LIST),
+        ("action", _F32_LIST),
+        ("current_A", pa.float64()),
+        ("reward", pa.float32()),
+        ("next_obs", _F32_LIST),
+        ("terminated", pa.bool_()),
+        ("truncated", pa.bool_()),
+        ("soc", pa.float64()),
+        ("time_s", pa.float64()),
+        ("max_cell_voltage_V", pa.float64()),
+        ("max_cell_temperature_K", pa.float64()),
+        ("min_plating_potential_V", pa.float64()),
+        ("cell_voltage_V", _F64_LIST),
+        ("cell_temperature_K", _F64_LIST),
+        ("cell_soc", _F64_LIST),
+        ("cell_current_A", _F64_LIST),
+    ],
+    metadata={"rl_battery.schema_version": str(SCHEMA_VERSION)},
+)
+_PER_CELL = ("cell_voltage_V", "cell_temperature_K", "cell_soc", "cell_current_A")
+_SCALARS = ("soc", "time_s", "max_cell_voltage_V", "max_cell_temperature_K", "min_plating_potential_V")
+
+
+def transitions_table(rows: Iterable[dict]) -> pa.Table:
+    """Build a schema-v1 table from transition dicts.
+
+    Each dict needs every column of :data:`SCHEMA`; the physical columns may instead be
+    given as an ``info`` dict (the env's step info), from which they are taken.
+
+    Raises:
+        KeyError: a required column is missing (the message names it).
+    """
+    columns: dict[str, list] = {name: [] for name in SCHEMA.names}
+    for row in rows:
+        info = row.get("info") or {}
+        for name in SCHEMA.names:
+            if name in row:
+                value = row[name]
+            elif name in info:
+                value = info[name]
+            elif name == "current_A" and "pack_current_A" in info:
+                value = info["pack_current_A"]
+            else:
+                raise KeyError(f"transition is missing column {name!r}")
+            if name in _PER_CELL or name in ("obs", "action", "next_obs"):
+                value = np.asarray(value, dtype=float).ravel().tolist()
+            elif name in _SCALARS or name in ("current_A", "reward"):
+                value = float(value)
+            columns[name].append(value)
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write ``table`` to ``path`` (Parquet) through a temporary file and a rename.
+
+    The parent folder is created. On any error the temporary file is removed and the
+    target is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_rollouts(directory: str | os.PathLike, *, source: str | None = None) -> pa.Table:
+    """Read every ``*.parquet`` under ``directory`` (recursively) into one table.
+
+    Temporary files of an interrupted write (``.*.tmp``) are ignored.
+
+    Raises:
+        FileNotFoundError: no Parquet file under ``directory``.
+        ValueError: a file has another schema version.
+    """
+    files = sorted(p for p in Path(directory).rglob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"no Parquet rollouts under {directory}")
+    for f in files:  # footer reads only: cheap
+        version = (pq.read_schema(f).metadata or {}).get(b"rl_battery.schema_version", b"?").decode()
+        if version != str(SCHEMA_VERSION):
+            raise ValueError(f"{f} has rollout schema version {version}, expected {SCHEMA_VERSION}")
+    table = ds.dataset([str(f) for f in files], schema=SCHEMA, format="parquet").to_table()
+    if source is not None:
+        table = table.filter(ds.field("source") == source)
+    return table

@@ -1,0 +1,6 @@
+"""Learned dynamics fitted from the Parquet rollouts, and batched synthetic rollouts."""
+
+from rl_battery.surrogate.ensemble import EnsembleSurrogate, FitReport
+from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
+
+__all__ = ["EnsembleSurrogate", "FitReport", "branched_rollout", "transition_arrays"]
