@@ -115,7 +115,8 @@ class EnsembleSurrogate(nn.Module):
         on; the report gives errors there. Normalisation statistics come from the training
         part. Raises ValueError for fewer than 10 transitions or mismatched shapes.
         """
-        obs, action, next_obs = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (obs, action, next_obs))
+        # np.array copies: Parquet-backed arrays are read-only, which torch warns about.
+        obs, action, next_obs = (torch.as_tensor(np.array(a, dtype=np.float32)) for a in (obs, action, next_obs))
         reward = torch.as_tensor(np.asarray(reward), dtype=torch.float32).reshape(-1, 1)
         done = torch.as_tensor(np.asarray(terminated), dtype=torch.float32).reshape(-1)
         n = len(obs)

@@ -1,0 +1,70 @@
+"""Deterministic policy from an RLlib checkpoint, without starting Ray (1-2 s)."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.rl_module import RLModule
+
+
+@dataclass
+class CheckpointPolicy:
+    """A checkpoint's default policy and the env it was trained on.
+
+    Attributes:
+        act: obs (obs_dim,) -> deterministic action in the env's action space.
+        env_class: the env class from the checkpoint's config.
+        env_config: the trial's concrete env_config.
+        algorithm: the algorithm class name.
+    """
+
+    act: Callable[[np.ndarray], np.ndarray]
+    env_class: type
+    env_config: dict[str, Any]
+    algorithm: str
+
+
+def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
+    """Load ``checkpoint`` (an Algorithm checkpoint folder).
+
+    SAC's deterministic action is tanh(mean) (``to_deterministic`` returns the mean before
+    the squash); Gaussian policies (PPO) use the mean; discrete ones the argmax. Box
+    actions are mapped from [-1, 1] to the action-space bounds.
+
+    Raises:
+        FileNotFoundError: not an RLlib Algorithm checkpoint folder.
+    """
+    checkpoint = Path(checkpoint).expanduser().resolve()
+    ctor_file = checkpoint / "class_and_ctor_args.pkl"
+    module_dir = checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy"
+    if not ctor_file.is_file() or not module_dir.is_dir():
+        raise FileNotFoundError(f"{checkpoint} is not an RLlib Algorithm checkpoint (no class_and_ctor_args.pkl / default_policy)")
+    with open(ctor_file, "rb") as f:
+        ctor = pickle.load(f)
+    config = ctor["ctor_args_and_kwargs"][0][0]
+    env_class, env_config = config["env"], dict(config.get("env_config") or {})
+    if isinstance(env_class, str):
+        raise ValueError(f"checkpoint env {env_class!r} is a registered name; rl_battery passes env classes")
+    module = RLModule.from_checkpoint(module_dir)
+    dist_cls = module.get_inference_action_dist_cls()
+    space = module.action_space
+
+    @torch.no_grad()
+    def act(obs: np.ndarray) -> np.ndarray:
+        out = module.forward_inference({Columns.OBS: torch.as_tensor(np.asarray(obs, np.float32)[None])})
+        logits = out[Columns.ACTION_DIST_INPUTS]
+        if hasattr(space, "n"):
+            return np.asarray(int(torch.argmax(logits, -1)[0]))
+        mean = logits[..., : space.shape[0]]
+        squashed = "Squashed" in dist_cls.__name__
+        a = torch.tanh(mean) if squashed else torch.clamp(mean, -1.0, 1.0)
+        a = a[0].numpy()
+        return (space.low + 0.5 * (a + 1.0) * (space.high - space.low)).astype(space.dtype)
+
+    return CheckpointPolicy(act=act, env_class=env_class, env_config=env_config, algorithm=ctor["class"].__name__)

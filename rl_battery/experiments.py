@@ -1,0 +1,193 @@
+"""tune_configs/NAME.yaml -> validated spec -> AlgorithmConfig -> Tune run.
+
+The one place that knows both the YAML files and RLlib/Tune. An experiment file:
+
+```yaml
+description: text
+algorithm: MBRL            # MBRL, SAC, PPO or DQN
+env: PackFastCharge-v0     # a registered rl_battery env id
+env_config: {pack_seed: {grid_search: [0, 1]}, soh_mean: 0.9}   # grid_search sweeps tasks
+config:                    # AlgorithmConfig method -> keyword arguments
+  training: {gamma: 0.99}
+  env_runners: {num_env_runners: 0}
+stop: {training_iteration: 40}
+tune: {metric: env_runners/episode_return_mean, mode: max, checkpoint_frequency: 5}
+smoke: {stop: {training_iteration: 2}, config: {training: {...}}}   # deep-merged by --smoke
+```
+Unknown keys anywhere raise :class:`ExperimentConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig
+from rl_battery.envs import ENV_CLASSES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TUNE_CONFIG_DIR = PROJECT_ROOT / "tune_configs"
+#: AlgorithmConfig methods an experiment file may call.
+CONFIG_SECTIONS = ("training", "env_runners", "learners", "evaluation", "fault_tolerance", "reporting", "debugging", "resources", "rl_module")
+
+
+class ExperimentConfigError(ValueError):
+    """An experiment file is missing, malformed or names an unknown key; the message says which."""
+
+
+class TuneSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = "env_runners/episode_return_mean"
+    mode: Literal["max", "min"] = "max"
+    num_samples: int = Field(1, ge=1)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    checkpoint_frequency: int = Field(5, ge=0)
+    num_to_keep: int = Field(2, ge=1)
+    max_failures: int = Field(1, ge=0)
+
+
+class ExperimentSpec(BaseModel):
+    """A validated experiment file (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    algorithm: Literal["MBRL", "SAC", "PPO", "DQN"]
+    env: str
+    env_config: dict[str, Any] = {}
+    config: dict[str, dict[str, Any]] = {}
+    stop: dict[str, float] = {}
+    tune: TuneSettings = TuneSettings()
+    smoke: dict[str, Any] = {}
+
+
+def available_experiments(config_dir: Path = TUNE_CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_experiment(name: str, *, smoke: bool = False, config_dir: Path = TUNE_CONFIG_DIR) -> ExperimentSpec:
+    """Load and validate ``<config_dir>/<name>.yaml`` (with its ``smoke`` override if asked).
+
+    Raises:
+        ExperimentConfigError: unknown experiment (lists the valid names), YAML error, or a
+            validation error naming the bad key.
+    """
+    path = Path(config_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise ExperimentConfigError(
+            f"unknown experiment {name!r}; valid experiments in {config_dir}: {', '.join(available_experiments(config_dir)) or '(none)'}"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ExperimentConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if smoke:
+        raw = _deep_merge(raw, {k: v for k, v in (raw.get("smoke") or {}).items()})
+    try:
+        spec = ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ExperimentConfigError(f"{path}: {problems}") from exc
+    if spec.env not in ENV_CLASSES:
+        raise ExperimentConfigError(f"{path}: env: unknown env {spec.env!r}; valid: {', '.join(ENV_CLASSES)}")
+    for section in spec.config:
+        if section not in CONFIG_SECTIONS:
+            raise ExperimentConfigError(f"{path}: config.{section}: unknown section; valid: {', '.join(CONFIG_SECTIONS)}")
+    return spec
+
+
+def _with_grid_search(value):
+    """YAML ``{grid_search: [...]}`` -> ``tune.grid_search([...])``, recursively."""
+    from ray import tune
+
+    if isinstance(value, dict):
+        if set(value) == {"grid_search"}:
+            return tune.grid_search(list(value["grid_search"]))
+        return {k: _with_grid_search(v) for k, v in value.items()}
+    return value
+
+
+def _algorithm_config_class(algorithm: str):
+    from ray.rllib.algorithms.dqn import DQNConfig
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.algorithms.sac import SACConfig
+
+    return {"MBRL": MBRLConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
+
+
+def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_root: Path = PROJECT_ROOT):
+    """ExperimentSpec -> RLlib AlgorithmConfig (with Tune grid searches left in place).
+
+    The env is passed as its class, so env runners and restored checkpoints need no string
+    registration. MBRL writes its Parquet rollouts to ``<project_root>/offline_data/<experiment>``.
+
+    Raises:
+        ExperimentConfigError: a config section got an argument RLlib does not accept.
+    """
+    config = _algorithm_config_class(spec.algorithm)()
+    config.environment(ENV_CLASSES[spec.env], env_config=_with_grid_search(spec.env_config))
+    config.callbacks(BatteryMetricsCallback)
+    # Recreate a broken env inside its runner instead of restarting the runner (60 s).
+    config.fault_tolerance(restart_failed_sub_environments=True)
+    if spec.algorithm == "MBRL":
+        config.training(offline_data_dir=str(project_root / "offline_data" / experiment))
+    for section, kwargs in spec.config.items():
+        try:
+            getattr(config, section)(**_with_grid_search(kwargs))
+        except TypeError as exc:
+            raise ExperimentConfigError(f"config.{section}: {exc}") from exc
+    return config
+
+
+def run_experiment(name: str, *, smoke: bool = False, address: str | None = None, resume: bool = False,
+                   config_dir: Path = TUNE_CONFIG_DIR, project_root: Path = PROJECT_ROOT):
+    """Run experiment ``name`` with Tune; results in ``<project_root>/ray_results/<name>``.
+
+    Args:
+        smoke: apply the file's ``smoke`` override (a short run for demos and CI).
+        address: Ray cluster address (e.g. "auto"); None starts Ray embedded.
+        resume: continue an interrupted run in the same folder if Tune can restore it.
+
+    Returns:
+        The Tune ``ResultGrid``.
+    """
+    import ray
+    from ray import tune
+
+    spec = load_experiment(name, smoke=smoke, config_dir=config_dir)
+    config = build_algorithm_config(spec, experiment=name, project_root=project_root)
+    storage = project_root / "ray_results"
+    if not ray.is_initialized():
+        ray.init(address=address)
+    trainable = config.algo_class
+    if resume and tune.Tuner.can_restore(str(storage / name)):
+        tuner = tune.Tuner.restore(str(storage / name), trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=config,
+            tune_config=tune.TuneConfig(
+                metric=spec.tune.metric, mode=spec.tune.mode, num_samples=spec.tune.num_samples,
+                max_concurrent_trials=spec.tune.max_concurrent_trials,
+            ),
+            run_config=tune.RunConfig(
+                storage_path=str(storage),
+                name=name,
+                stop=spec.stop,
+                checkpoint_config=tune.CheckpointConfig(
+                    checkpoint_frequency=spec.tune.checkpoint_frequency, num_to_keep=spec.tune.num_to_keep,
+                    checkpoint_at_end=True,
+                ),
+                failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
+            ),
+        )
+    return tuner.fit()

@@ -1,0 +1,71 @@
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from rl_battery.data import SCHEMA_VERSION, read_rollouts, transitions_table, write_table_atomic
+
+
+def _rows(n, episode="ep1"):
+    info = {"soc": 0.5, "time_s": 90.0, "max_cell_voltage_V": 4.0, "max_cell_temperature_K": 300.0,
+            "min_plating_potential_V": 0.05, "pack_current_A": 10.0, "cell_voltage_V": np.array([4.0, 4.01]),
+            "cell_temperature_K": np.array([300.0, 301.0]), "cell_soc": np.array([0.5, 0.51]),
+            "cell_current_A": np.array([5.0, 5.0])}
+    return [dict(info=info, episode_id=episode, step_index=i, task_id="pack:test", cycle_index=0, source="real",
+                 obs=np.full(3, i, np.float32), action=np.array([0.1]), reward=float(i), next_obs=np.full(3, i + 1.0),
+                 terminated=i == n - 1, truncated=False) for i in range(n)]
+
+
+def test_round_trip(tmp_path):
+    write_table_atomic(transitions_table(_rows(5)), tmp_path / "a" / "one.parquet")
+    write_table_atomic(transitions_table(_rows(3, "ep2")), tmp_path / "two.parquet")
+    table = read_rollouts(tmp_path)
+    assert len(table) == 8
+    rows = table.to_pylist()
+    first = next(r for r in rows if r["episode_id"] == "ep1" and r["step_index"] == 2)
+    assert first["obs"] == [2.0, 2.0, 2.0] and first["next_obs"] == [3.0, 3.0, 3.0]
+    assert first["current_A"] == 10.0 and first["cell_temperature_K"] == [300.0, 301.0]
+    meta = pq.read_schema(tmp_path / "two.parquet").metadata
+    assert meta[b"rl_battery.schema_version"] == str(SCHEMA_VERSION).encode()
+
+
+def test_missing_column_is_named():
+    rows = _rows(1)
+    del rows[0]["task_id"]
+    with pytest.raises(KeyError, match="task_id"):
+        transitions_table(rows)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "x.parquet"
+    write_table_atomic(transitions_table(_rows(2)), target)
+    before = target.read_bytes()
+
+    def crash(table, where):
+        with open(where, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_table_atomic(transitions_table(_rows(4)), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_rollouts(tmp_path)
+
+
+@pytest.mark.slow
+def test_readable_by_ray_data(tmp_path):
+    import ray
+
+    write_table_atomic(transitions_table(_rows(4)), tmp_path / "r.parquet")
+    ray.init(num_cpus=1, include_dashboard=False, ignore_reinit_error=True)
+    try:
+        ds = ray.data.read_parquet(str(tmp_path))
+        assert ds.count() == 4
+        assert sorted(r["step_index"] for r in ds.take_all()) == [0, 1, 2, 3]
+    finally:
+        ray.shutdown()
