@@ -54,8 +54,11 @@ def test_pitfall_resistance_kept_after_rest():
     charging = pack.step(9.0)
     rest = pack.step(0.0)
     assert np.abs(rest.cell_current_A).max() < 0.5
-    np.testing.assert_allclose(pack.step(0.0).cell_resistance_Ohm, charging.cell_resistance_Ohm)
+    # The rest step's R comes from the charging step before it; from then on R is frozen.
+    second_rest = pack.step(0.0)
+    np.testing.assert_array_equal(second_rest.cell_resistance_Ohm, rest.cell_resistance_Ohm)
     after = pack.step(9.0)
+    np.testing.assert_array_equal(after.cell_resistance_Ohm, rest.cell_resistance_Ohm)
     assert after.cell_max_voltage_V.max() < 4.2
     assert np.all(after.cell_current_A > 0)
     assert after.cell_current_A.max() < 2.0 * charging.cell_current_A.max()
@@ -66,9 +69,12 @@ def test_pitfall_events_detected_and_switch_events_ignored(homogeneous):
     pack = PackSimulator(1, 2, heterogeneity=homogeneous, hard_voltage_cutoff_V=4.25)
     first = pack.reset(0.85)
     assert first.event is None  # "Maximum voltage switch" is negative from the start
-    events = [pack.step(7.5).event for _ in range(6)]
-    hit = [e for e in events if e is not None]
-    assert hit and "Maximum voltage" in hit[0] and "switch" not in hit[0]
+    event = None
+    for _ in range(6):
+        event = pack.step(7.5).event
+        if event:
+            break
+    assert event and "Maximum voltage" in event and "switch" not in event
     with pytest.raises(RuntimeError, match="reset"):
         pack.step(7.5)
 

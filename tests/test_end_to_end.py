@@ -1,0 +1,91 @@
+"""Slow end-to-end tests: RLlib training, checkpoints, evaluation CLI, Tune smoke run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def mbrl_checkpoint(ray_session, tmp_path_factory):
+    from rl_battery.algorithms import MBRL, BatteryMetricsCallback, MBRLConfig
+    from rl_battery.envs import PackFastCharge
+
+    root = tmp_path_factory.mktemp("mbrl")
+    config = (
+        MBRLConfig()
+        .environment(PackFastCharge, env_config={"Np": 2, "Ns": 2, "pack_seed": 1})
+        .env_runners(num_env_runners=0, rollout_fragment_length=24)
+        .training(offline_data_dir=str(root / "offline"), num_steps_sampled_before_learning_starts=24,
+                  num_updates_per_iteration=2, train_batch_size_per_learner=32, surrogate_hidden_size=16,
+                  surrogate_num_layers=1, surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=16)
+        .reporting(min_sample_timesteps_per_iteration=24, min_time_s_per_iteration=0)
+        .callbacks(BatteryMetricsCallback)
+        .fault_tolerance(restart_failed_sub_environments=True)
+    )
+    algo = config.build_algo()
+    result = algo.train()
+    path = algo.save_to_path(str(root / "checkpoint"))
+    weights = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
+    rollout_dir = algo.rollout_dir
+    algo.stop()
+    return {"result": result, "path": Path(path), "weights": weights, "rollout_dir": rollout_dir, "cls": MBRL}
+
+
+def test_one_mbrl_iteration_writes_parquet_and_reports_metrics(mbrl_checkpoint):
+    from rl_battery.data import read_rollouts
+
+    result = mbrl_checkpoint["result"]
+    assert result["mbrl"]["real_transitions_written"] >= 24
+    assert result["mbrl"]["synthetic_transitions"] > 0
+    assert np.isfinite(result["mbrl"]["surrogate_val_obs_mse"])
+    assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 24
+    table = read_rollouts(mbrl_checkpoint["rollout_dir"])
+    assert len(table) == result["mbrl"]["real_transitions_written"]
+    assert set(table.column("source").to_pylist()) == {"real"}
+    assert len(table.column("cell_soc")[0].as_py()) == 4
+
+
+def test_restore_keeps_surrogate_weights(mbrl_checkpoint):
+    restored = mbrl_checkpoint["cls"].from_checkpoint(str(mbrl_checkpoint["path"]))
+    try:
+        state = restored.surrogate.state_dict()
+        for key, value in mbrl_checkpoint["weights"].items():
+            assert torch.equal(state[key], value), key
+        assert restored.rollout_dir == mbrl_checkpoint["rollout_dir"]
+    finally:
+        restored.stop()
+
+
+def test_rllib_evaluate_writes_metrics_and_plot(mbrl_checkpoint, tmp_path):
+    rllib = Path(sys.executable).with_name("rllib")
+    proc = subprocess.run([str(rllib), "evaluate", str(mbrl_checkpoint["path"]), "--out", str(tmp_path), "--cccv-sweep", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CC-CV" in proc.stdout and "charge_time_min" in proc.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["policy"]["final_soc"] > 0.1 and metrics["cccv"]["final_soc"] >= 0.8
+    assert (tmp_path / "charging.png").read_bytes()[:4] == b"\x89PNG"
+    assert "max_cell_temperature_K" in (tmp_path / "trace.csv").read_text().splitlines()[0]
+
+
+def test_rllib_evaluate_rejects_a_non_checkpoint(tmp_path):
+    rllib = Path(sys.executable).with_name("rllib")
+    proc = subprocess.run([str(rllib), "evaluate", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not an RLlib Algorithm checkpoint" in proc.stderr
