@@ -19,7 +19,9 @@ def _ray(*args, timeout=180, env=None):
 
 
 def test_job_submission_on_loopback(tmp_path):
-    env = dict(os.environ, RAY_AUTH_MODE="token")
+    # As after `source .venv/bin/activate`: the job's `python` must be the venv's.
+    venv_bin = str(Path(sys.executable).parent)
+    env = dict(os.environ, RAY_AUTH_MODE="token", PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""))
     start = _ray("start", "--head", "--dashboard-host=127.0.0.1", f"--dashboard-port={PORT}", "--num-cpus=2",
                  "--disable-usage-stats", "--port=6390", env=env)
     assert start.returncode == 0, start.stderr[-2000:]
