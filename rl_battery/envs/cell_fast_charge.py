@@ -113,8 +113,7 @@ class CellFastCharge(FastChargeEnv):
         self.task_id = f"cell:{name}"
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(5,), dtype=np.float32)
 
-    @staticmethod
-    def _summary(r) -> dict[str, Any]:
+    def _summary(self, r) -> dict[str, Any]:
         # One-element per-cell arrays give the cell and pack envs one info interface.
         return {
             "time_s": r.time_s,
@@ -132,12 +131,6 @@ class CellFastCharge(FastChargeEnv):
             "event": r.event,
         }
 
-    def _reset_sim(self, initial_soc: float) -> dict[str, Any]:
-        return self._summary(self.sim.reset(initial_soc))
-
-    def _step_sim(self, current_A: float) -> dict[str, Any]:
-        return self._summary(self.sim.step(current_A))
-
     def _observation(self, s: dict[str, Any]) -> np.ndarray:
         return self._clip_obs([
             s["soc"],
@@ -148,14 +141,9 @@ class CellFastCharge(FastChargeEnv):
         ])
 
     def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
-        return float(
-            self.w_soc * (s["soc"] - prev["soc"])
-            - self.w_time
-            - self.w_v * max(0.0, s["max_cell_voltage_V"] - self.voltage_limit_V)
-            - self.w_T * max(0.0, s["max_cell_temperature_K"] - self.temperature_limit_K)
-            - self.w_plating * max(0.0, self.plating_limit_V - s["min_plating_potential_V"])
-        )
+        plating = self.w_plating * max(0.0, self.plating_limit_V - s["min_plating_potential_V"])
+        return float(self.w_soc * (s["soc"] - prev["soc"]) - self.w_time - self._limit_terms(s)[0] - plating)
 
     def _violated(self, s: dict[str, Any]) -> bool:
         plating = self.plating_is_constraint and s["min_plating_potential_V"] < self.plating_limit_V
-        return s["max_cell_voltage_V"] > self.voltage_limit_V or s["max_cell_temperature_K"] > self.temperature_limit_K or plating
+        return self._limit_terms(s)[1] or plating

@@ -140,15 +140,24 @@ class FastChargeEnv(gym.Env, ABC):
     # -------------------------------------------------------------- subclass hooks
     task_id: str = ""
 
-    @abstractmethod
     def _reset_sim(self, initial_soc: float) -> dict[str, Any]:
-        """Reset the simulator; return the step summary dict (keys as in ``_step_sim``)."""
+        return self._summary(self.sim.reset(initial_soc))
+
+    def _step_sim(self, current_A: float) -> dict[str, Any]:
+        """One interval at ``current_A``; SimulationError propagates to :meth:`step`."""
+        return self._summary(self.sim.step(current_A))
 
     @abstractmethod
-    def _step_sim(self, current_A: float) -> dict[str, Any]:
-        """Advance one interval at ``current_A``; return a summary with at least ``time_s``,
-        ``soc``, ``max_cell_voltage_V``, ``max_cell_temperature_K``,
-        ``min_plating_potential_V`` and ``event``. Raises SimulationError on solver failure."""
+    def _summary(self, result) -> dict[str, Any]:
+        """Simulator result -> summary with at least ``time_s``, ``soc``, ``pack_current_A``,
+        ``max_cell_voltage_V``, ``max_cell_temperature_K``, ``min_plating_potential_V``,
+        ``event`` and the per-cell arrays ``cell_*``."""
+
+    def _limit_terms(self, s: dict[str, Any]) -> tuple[float, bool]:
+        """(w_v * voltage excess + w_T * temperature excess, whether a limit was exceeded)."""
+        dv = max(0.0, s["max_cell_voltage_V"] - self.voltage_limit_V)
+        dt = max(0.0, s["max_cell_temperature_K"] - self.temperature_limit_K)
+        return self.w_v * dv + self.w_T * dt, dv > 0.0 or dt > 0.0
 
     @abstractmethod
     def _observation(self, summary: dict[str, Any]) -> np.ndarray:

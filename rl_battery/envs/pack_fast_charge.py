@@ -148,12 +148,6 @@ class PackFastCharge(FastChargeEnv):
             "event": r.event,
         }
 
-    def _reset_sim(self, initial_soc: float) -> dict[str, Any]:
-        return self._summary(self.sim.reset(initial_soc))
-
-    def _step_sim(self, current_A: float) -> dict[str, Any]:
-        return self._summary(self.sim.step(current_A))
-
     def _observation(self, s: dict[str, Any]) -> np.ndarray:
         v, t, soc = s["cell_voltage_V"], s["cell_temperature_K"], s["cell_soc"]
         sv, st, ss = _SPREAD_SCALES
@@ -167,12 +161,7 @@ class PackFastCharge(FastChargeEnv):
         return self._clip_obs(obs)
 
     def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
-        return float(
-            self.w_soc * (s["soc"] - prev["soc"])
-            - self.w_time
-            - self.w_v * max(0.0, s["max_cell_voltage_V"] - self.voltage_limit_V)
-            - self.w_T * max(0.0, s["max_cell_temperature_K"] - self.temperature_limit_K)
-        )
+        return float(self.w_soc * (s["soc"] - prev["soc"]) - self.w_time - self._limit_terms(s)[0])
 
     def _violated(self, s: dict[str, Any]) -> bool:
-        return s["max_cell_voltage_V"] > self.voltage_limit_V or s["max_cell_temperature_K"] > self.temperature_limit_K
+        return self._limit_terms(s)[1]
