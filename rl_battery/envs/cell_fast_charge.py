@@ -104,10 +104,11 @@ class CellFastCharge(FastChargeEnv):
         super().__init__(
             min_current_A=min_current_A, max_current_A=max_current_A, target_soc=target_soc,
             initial_soc=initial_soc, max_steps=max_steps, failure_penalty=failure_penalty,
+            voltage_limit_V=voltage_limit_V, temperature_limit_K=temperature_limit_K,
+            w_soc=w_soc, w_time=w_time, w_v=w_v, w_T=w_T,
         )
-        self.voltage_limit_V, self.temperature_limit_K = float(voltage_limit_V), float(temperature_limit_K)
         self.plating_limit_V, self.plating_is_constraint = float(plating_limit_V), bool(plating_is_constraint)
-        self.w_soc, self.w_time, self.w_v, self.w_T, self.w_plating = map(float, (w_soc, w_time, w_v, w_T, w_plating))
+        self.w_plating = float(w_plating)
         self.sim = CellSimulator(parameter_set, dt_s=dt_s, ambient_temperature_K=ambient_temperature_K)
         name = parameter_set if isinstance(parameter_set, str) else "custom"
         self.task_id = f"cell:{name}"
@@ -140,10 +141,8 @@ class CellFastCharge(FastChargeEnv):
             s["pack_current_A"] / self.max_current_A,
         ])
 
-    def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
-        plating = self.w_plating * max(0.0, self.plating_limit_V - s["min_plating_potential_V"])
-        return float(self.w_soc * (s["soc"] - prev["soc"]) - self.w_time - self._limit_terms(s)[0] - plating)
+    def _extra_penalty(self, s: dict[str, Any]) -> float:
+        return self.w_plating * max(0.0, self.plating_limit_V - s["min_plating_potential_V"])
 
-    def _violated(self, s: dict[str, Any]) -> bool:
-        plating = self.plating_is_constraint and s["min_plating_potential_V"] < self.plating_limit_V
-        return self._limit_terms(s)[1] or plating
+    def _extra_violation(self, s: dict[str, Any]) -> bool:
+        return self.plating_is_constraint and s["min_plating_potential_V"] < self.plating_limit_V

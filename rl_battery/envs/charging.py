@@ -23,9 +23,12 @@ class FastChargeEnv(gym.Env, ABC):
     """Base class: a normalized current action in [-1, 1] mapped linearly to
     [``min_current_A``, ``max_current_A``], one simulator step per env step.
 
-    Subclasses implement ``_reset_sim(initial_soc)``, ``_step_sim(current_A)`` (both return
-    a dict of step quantities, see :meth:`_summary`), ``_observation(summary)`` and
-    ``_violated(summary)``, and set ``observation_space``.
+    Reward (both envs): ``w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim)
+    - w_T * max(0, T_max - T_lim) - extra`` where ``extra`` is a subclass's own penalty
+    (:meth:`_extra_penalty`, e.g. plating for the cell).
+
+    Subclasses set ``self.sim`` (a simulator with ``reset(soc)`` and ``step(current_A)``) and
+    ``observation_space``, and implement ``_summary`` and ``_observation``.
     """
 
     metadata = {"render_modes": []}
@@ -39,6 +42,12 @@ class FastChargeEnv(gym.Env, ABC):
         initial_soc: float | tuple[float, float],
         max_steps: int,
         failure_penalty: float,
+        voltage_limit_V: float,
+        temperature_limit_K: float,
+        w_soc: float,
+        w_time: float,
+        w_v: float,
+        w_T: float,
     ):
         if not 0 <= min_current_A < max_current_A:
             raise ValueError(f"need 0 <= min_current_A < max_current_A, got {min_current_A}, {max_current_A}")
@@ -54,6 +63,8 @@ class FastChargeEnv(gym.Env, ABC):
         self.initial_soc_range = (float(lo), float(hi))
         self.max_steps = int(max_steps)
         self.failure_penalty = float(failure_penalty)
+        self.voltage_limit_V, self.temperature_limit_K = float(voltage_limit_V), float(temperature_limit_K)
+        self.w_soc, self.w_time, self.w_v, self.w_T = float(w_soc), float(w_time), float(w_v), float(w_T)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         self._last: dict[str, Any] | None = None
         self._steps = 0
@@ -153,20 +164,27 @@ class FastChargeEnv(gym.Env, ABC):
         ``max_cell_voltage_V``, ``max_cell_temperature_K``, ``min_plating_potential_V``,
         ``event`` and the per-cell arrays ``cell_*``."""
 
-    def _limit_terms(self, s: dict[str, Any]) -> tuple[float, bool]:
-        """(w_v * voltage excess + w_T * temperature excess, whether a limit was exceeded)."""
+    def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
+        """Reward of the transition prev -> s (formula in the class docstring)."""
         dv = max(0.0, s["max_cell_voltage_V"] - self.voltage_limit_V)
         dt = max(0.0, s["max_cell_temperature_K"] - self.temperature_limit_K)
-        return self.w_v * dv + self.w_T * dt, dv > 0.0 or dt > 0.0
+        return float(self.w_soc * (s["soc"] - prev["soc"]) - self.w_time - self.w_v * dv - self.w_T * dt
+                     - self._extra_penalty(s))
+
+    def _violated(self, s: dict[str, Any]) -> bool:
+        """Whether the voltage or temperature limit (or a subclass's own) was exceeded."""
+        return (s["max_cell_voltage_V"] > self.voltage_limit_V or s["max_cell_temperature_K"] > self.temperature_limit_K
+                or self._extra_violation(s))
+
+    def _extra_penalty(self, s: dict[str, Any]) -> float:
+        """A subclass's additional (positive) penalty; none by default."""
+        return 0.0
+
+    def _extra_violation(self, s: dict[str, Any]) -> bool:
+        """A subclass's additional constraint; none by default."""
+        return False
 
     @abstractmethod
     def _observation(self, summary: dict[str, Any]) -> np.ndarray:
         """Normalized observation from a summary."""
 
-    @abstractmethod
-    def _reward(self, prev: dict[str, Any], summary: dict[str, Any]) -> float:
-        """Reward of the transition prev -> summary."""
-
-    @abstractmethod
-    def _violated(self, summary: dict[str, Any]) -> bool:
-        """Whether a voltage/temperature (or plating) limit was exceeded in this step."""

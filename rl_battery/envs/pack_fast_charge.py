@@ -117,9 +117,9 @@ class PackFastCharge(FastChargeEnv):
             initial_soc=initial_soc,
             max_steps=max_steps,
             failure_penalty=failure_penalty,
+            voltage_limit_V=voltage_limit_V, temperature_limit_K=temperature_limit_K,
+            w_soc=w_soc, w_time=w_time, w_v=w_v, w_T=w_T,
         )
-        self.voltage_limit_V, self.temperature_limit_K = float(voltage_limit_V), float(temperature_limit_K)
-        self.w_soc, self.w_time, self.w_v, self.w_T = float(w_soc), float(w_time), float(w_v), float(w_T)
         self.sim = PackSimulator(
             Np, Ns, parameter_set,
             heterogeneity=CellHeterogeneity(soh_mean=soh_mean, soh_std=soh_std),
@@ -159,9 +159,3 @@ class PackFastCharge(FastChargeEnv):
             s["pack_soh"],
         ]
         return self._clip_obs(obs)
-
-    def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
-        return float(self.w_soc * (s["soc"] - prev["soc"]) - self.w_time - self._limit_terms(s)[0])
-
-    def _violated(self, s: dict[str, Any]) -> bool:
-        return self._limit_terms(s)[1]
