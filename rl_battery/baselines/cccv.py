@@ -49,7 +49,8 @@ class CCCVPolicy:
         cell_i = np.asarray(info["cell_current_A"], float)
         ocv = np.asarray(info["cell_ocv_V"], float)
         share = cell_i / i_pack
-        resistance = np.where(np.abs(cell_i) > 1e-6, (np.asarray(info["cell_voltage_V"]) - ocv) / np.where(cell_i == 0, 1, cell_i), 0.0)
+        # Cells without current give no resistance estimate (1 / inf = 0).
+        resistance = (np.asarray(info["cell_voltage_V"], float) - ocv) / np.where(np.abs(cell_i) > 1e-6, cell_i, np.inf)
         ocv_rise_per_A = np.maximum(ocv - np.asarray(prev["cell_ocv_V"], float), 0.0) / i_pack
         slope = np.maximum(share * resistance + ocv_rise_per_A, 1e-6)
         i_cv = float(np.min((self.env.voltage_limit_V - self.margin_V - ocv) / slope))

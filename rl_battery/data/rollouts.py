@@ -27,7 +27,6 @@ metadata under ``rl_battery.schema_version``.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -35,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from rl_battery.data.atomic import atomic_path
 
 SCHEMA_VERSION = 1
 _F32_LIST = pa.list_(pa.float32())
@@ -104,17 +105,9 @@ def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
     The parent folder is created. On any error the temporary file is removed and the
     target is left as it was.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def read_rollouts(directory: str | os.PathLike, *, source: str | None = None) -> pa.Table:

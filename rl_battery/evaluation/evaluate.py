@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rl_battery.baselines.cccv import CCCVPolicy, best_cccv, run_episode
+from rl_battery.data.atomic import atomic_path
 from rl_battery.envs.metrics import METRIC_KEYS
 from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 from rl_battery.evaluation.plots import plot_traces
@@ -74,19 +73,14 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "cccv": {"cc_current_A": best_current, **cccv_metrics},
         "cccv_sweep": sweep_rows,
     }
-    _write_atomic(out / "metrics.json", json.dumps(result, indent=2))
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
     frame = pd.DataFrame(trace)
-    _write_atomic(out / "trace.csv", frame.to_csv(index=False))
+    with atomic_path(out / "trace.csv") as tmp:
+        frame.to_csv(tmp, index=False)
     plot_traces(frame, out / "charging.png", title=f"{policy.algorithm} vs CC-CV ({best_current:.1f} A) on {env.task_id}")
     result["files"] = {name: str(out / name) for name in ("metrics.json", "trace.csv", "charging.png")}
     return result
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def format_comparison(result: dict) -> str:

@@ -142,6 +142,10 @@ class CellSimulator:
         }
         self._solution = None
         self._stopped_by_event = False
+        try:
+            self._sim.build()  # once; a no-op on later resets
+        except Exception as exc:
+            raise SimulationError(f"PyBaMM could not build the model: {exc}") from exc
         # A 1 ms rest gives a solution to continue from, and the initial observation.
         result = self._advance(0.0, np.array([0.0, 1e-3]))
         self._time_s = 0.0
@@ -170,7 +174,6 @@ class CellSimulator:
         try:
             # solver.step on the built model, not Simulation.step: the latter silently
             # continues from its own last solution when given None, so resets would not reset.
-            self._sim.build()
             solution = self._sim.solver.step(
                 self._solution, self._sim.built_model, float(t_eval[-1]), t_eval=t_eval, save=False, inputs=inputs
             )
