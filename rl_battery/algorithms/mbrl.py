@@ -135,10 +135,13 @@ class MBRL(SAC):
             seed=cfg.seed or 0,
         )
         self.synthetic_buffer = EpisodeReplayBuffer(capacity=cfg.synthetic_buffer_capacity)
-        # Tune's trial name keeps a resumed trial writing to its own folder; outside Tune
-        # the Trainable's name is "default", shared by every run, so make one up.
-        trial = getattr(self, "trial_name", None)
-        run = trial if trial and trial != "default" else f"run_{uuid.uuid4().hex[:8]}"
+        # Under Tune, name the folder like the trial's folder in ray_results/ (so rollouts and
+        # checkpoints pair up, and a resumed trial keeps writing to its own folder). RLlib
+        # turns the config dict into an AlgorithmConfig before Trainable pops Tune's trial
+        # info, so trial_name is empty here; Tune's StorageContext still has the folder name.
+        # Outside Tune, a fresh run id.
+        trial = getattr(getattr(self, "_storage", None), "trial_dir_name", None)
+        run = trial or f"run_{uuid.uuid4().hex[:8]}"
         self.rollout_dir = Path(cfg.offline_data_dir) / run
         self._start_obs = np.zeros((0, self._obs_space.shape[0]), np.float32)
         self._last_fit = None
