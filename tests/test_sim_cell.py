@@ -35,13 +35,32 @@ def test_soc_monotonic_under_charge_and_continuous_across_steps():
     assert 0.02 < increments.mean() < 0.03
 
 
-def test_step_reports_in_step_maximum_and_plating_indicator():
+def test_plating_potential_falls_and_voltage_rises_with_current():
+    """From the same state, a larger charging current drives the separator-side plating
+    indicator lower and the voltage and temperature higher (Butler-Volmer overpotential)."""
     sim = CellSimulator("Chen2020")
     sim.reset(0.1)
-    r = sim.step(7.5)
-    assert r.max_voltage_V >= r.voltage_V
-    assert r.min_plating_potential_V <= r.plating_potential_V
-    assert r.max_temperature_K >= 298.15
+    start = sim.snapshot()
+    low = sim.step(2.5)
+    sim.restore(start)
+    high = sim.step(7.5)
+    assert high.min_plating_potential_V < low.min_plating_potential_V - 0.01
+    assert high.max_voltage_V > low.max_voltage_V + 0.01
+    assert high.max_temperature_K > low.max_temperature_K
+
+
+def test_restore_then_step_equals_the_original_step():
+    sim = CellSimulator("Chen2020")
+    sim.reset(0.2)
+    sim.step(5.0)
+    saved = sim.snapshot()
+    first = sim.step(6.0)
+    sim.step(7.5)  # move on, then go back
+    sim.restore(saved)
+    again = sim.step(6.0)
+    assert again == first
+    with pytest.raises(TypeError, match="CellState"):
+        sim.restore({"not": "a state"})
 
 
 def test_unknown_parameter_set_lists_valid_names():

@@ -94,3 +94,50 @@ def test_pack_rejects_non_finite_current():
     pack.reset(0.3)
     with pytest.raises(ValueError, match="finite"):
         pack.step(float("inf"))
+
+
+def test_restore_then_step_equals_the_original_step():
+    pack = PackSimulator(2, 2, heterogeneity=CellHeterogeneity(soh_mean=0.9, soh_std=0.03), seed=2)
+    pack.reset(0.2)
+    pack.step(8.0)
+    saved = pack.snapshot()
+    first = pack.step(12.0)
+    pack.step(14.0)
+    pack.restore(saved)
+    again = pack.step(12.0)
+    for name in ("cell_voltage_V", "cell_max_voltage_V", "cell_temperature_K", "cell_soc", "cell_current_A",
+                 "cell_resistance_Ohm", "cell_min_plating_potential_V"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name), err_msg=name)
+    assert again.time_s == first.time_s and again.pack_voltage_V == first.pack_voltage_V
+
+
+def test_cached_circuit_matches_liionpack_solve_circuit():
+    from rl_battery.sim import PackCircuit
+
+    rng = np.random.default_rng(0)
+    netlist = lp.setup_circuit(Np=3, Ns=6, Rb=1e-4, Rc=1e-3, Ri=5e-2, I=1.0, V=3.6, configuration="series-groups")
+    circuit = PackCircuit(netlist)
+    for current in (-12.0, 0.0, 7.5):
+        ocv = rng.uniform(3.4, 4.1, 18)
+        ri = rng.uniform(0.02, 0.08, 18)
+        netlist.loc[netlist["desc"].str.startswith("V"), "value"] = ocv
+        netlist.loc[netlist["desc"].str.startswith("Ri"), "value"] = ri
+        _, i_ref, _, v_ref, _ = lp.solve_circuit(netlist, current=current)
+        cell_current, terminal = circuit.solve(ocv, ri, current)
+        np.testing.assert_allclose(cell_current, i_ref, rtol=1e-9, atol=1e-9)
+        assert terminal == pytest.approx(float(np.ravel(v_ref)[0]), rel=1e-10)
+
+
+def test_set_cells_resamples_without_rebuild():
+    pack = PackSimulator(2, 2, heterogeneity=CellHeterogeneity(soh_mean=0.95, soh_std=0.02), seed=0)
+    pack.reset(0.2)
+    young = pack.step(8.0)
+    model = pack._sim.built_model
+    pack.set_cells(CellHeterogeneity(soh_mean=0.8, soh_std=0.02), seed=5)
+    assert pack.pack_soh < 0.85
+    pack.reset(0.2)
+    old = pack.step(8.0)
+    assert pack._sim.built_model is model
+    # Less capacity and more resistance: SOC rises faster, voltage higher at the same current.
+    assert old.cell_soc.mean() > young.cell_soc.mean()
+    assert old.cell_voltage_V.mean() > young.cell_voltage_V.mean()

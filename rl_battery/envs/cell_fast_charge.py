@@ -128,7 +128,7 @@ class CellFastCharge(FastChargeEnv):
             "cell_ocv_V": np.array([r.ocv_V]),
             "cell_temperature_K": np.array([r.temperature_K]),
             "cell_soc": np.array([r.soc]),
-            "cell_plating_potential_V": np.array([r.min_plating_potential_V]),
+            "cell_min_plating_potential_V": np.array([r.min_plating_potential_V]),
             "event": r.event,
         }
 

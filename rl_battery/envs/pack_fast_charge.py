@@ -137,14 +137,14 @@ class PackFastCharge(FastChargeEnv):
             "pack_soh": self.sim.pack_soh,
             "max_cell_voltage_V": float(np.max(r.cell_max_voltage_V)),
             "max_cell_temperature_K": float(np.max(r.cell_max_temperature_K)),
-            "min_plating_potential_V": float(np.min(r.cell_plating_potential_V)),
+            "min_plating_potential_V": float(np.min(r.cell_min_plating_potential_V)),
             "cell_current_A": r.cell_current_A,
             "cell_voltage_V": r.cell_voltage_V,
             "cell_ocv_V": r.cell_ocv_V,
             "cell_temperature_K": r.cell_temperature_K,
             "cell_soc": r.cell_soc,
             "cell_resistance_Ohm": r.cell_resistance_Ohm,
-            "cell_plating_potential_V": r.cell_plating_potential_V,
+            "cell_min_plating_potential_V": r.cell_min_plating_potential_V,
             "event": r.event,
         }
 

@@ -5,14 +5,15 @@ charging (A). The conversion to PyBaMM's convention (discharge positive) happens
 one place, :func:`rl_battery.sim.parameters.to_pybamm_current`.
 """
 
-from rl_battery.sim.cell import CellSimulator, CellStepResult
+from rl_battery.sim.cell import CellSimulator, CellState, CellStepResult
 from rl_battery.sim.errors import SimulationError, UnknownParameterSetError
 from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
-from rl_battery.sim.pack import PackSimulator, PackStepResult
+from rl_battery.sim.circuit import PackCircuit
+from rl_battery.sim.pack import PackSimulator, PackState, PackStepResult
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS, load_parameter_values
 
 __all__ = [
-    "CellSimulator", "CellStepResult", "PackSimulator", "PackStepResult", "CellHeterogeneity",
+    "CellSimulator", "CellState", "CellStepResult", "PackSimulator", "PackState", "PackStepResult", "PackCircuit", "CellHeterogeneity",
     "PackCells", "sample_pack_cells", "SimulationError", "UnknownParameterSetError",
     "SUPPORTED_PARAMETER_SETS", "load_parameter_values",
 ]

@@ -1,7 +1,7 @@
 """PyBaMM parameter sets by name, the SOC window of a set, and the one sign conversion.
 
 Only the sets verified to run with SPMe + lumped thermal on the pinned PyBaMM 25.4.2 are
-accepted by name (see shared/notes/simulators.md); any other `pybamm.ParameterValues` may be
+accepted by name; any other `pybamm.ParameterValues` may be
 passed directly at the caller's own risk.
 """
 
