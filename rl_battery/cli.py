@@ -12,11 +12,11 @@ import sys
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its env against the best CC-CV")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint against CC-CV, CC-CT-CV and the look-ahead reference")
     p.add_argument("checkpoint", help="RLlib Algorithm checkpoint folder (e.g. ray_results/pack_mbrl/<trial>/checkpoint_000001)")
-    p.add_argument("--episodes", type=int, default=1, help="deterministic episodes (default 1)")
     p.add_argument("--initial-soc", type=float, default=0.1, help="start SOC of every episode (default 0.1)")
-    p.add_argument("--cccv-sweep", type=int, default=6, help="CC currents tried to find the best CC-CV (default 6)")
+    p.add_argument("--env-config", type=json.loads, default=None,
+                   help='JSON merged over the checkpoint\'s env_config, e.g. \'{"pack_seed": 7, "soh_mean": 0.8}\'')
     p.add_argument("--out", default=None, help="output folder (default CHECKPOINT/evaluation)")
     p.set_defaults(handler=_evaluate)
 
@@ -24,10 +24,10 @@ def _add_evaluate(sub) -> None:
 def _evaluate(args) -> int:
     from rl_battery.evaluation import evaluate_checkpoint, format_comparison
 
-    result = evaluate_checkpoint(args.checkpoint, out_dir=args.out, episodes=args.episodes,
-                                 initial_soc=args.initial_soc, cccv_sweep=args.cccv_sweep)
+    result = evaluate_checkpoint(args.checkpoint, out_dir=args.out, initial_soc=args.initial_soc,
+                                 env_config=args.env_config)
     print(f"{result['algorithm']} on {result['task_id']}, SOC {result['initial_soc']} -> {result['target_soc']}")
-    print(format_comparison(result))
+    print(format_comparison(result["results"]))
     print(json.dumps(result["files"], indent=2))
     return 0
 
@@ -60,7 +60,7 @@ def rl_battery_main(argv: list[str] | None = None) -> int:
 
     try:
         return args.handler(args)
-    except (ExperimentConfigError, FileNotFoundError) as exc:
+    except (ExperimentConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -72,6 +72,6 @@ def rllib_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,14 +2,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from rl_battery.data import SCHEMA_VERSION, read_rollouts, transitions_table, write_table_atomic
+from rl_battery.data import SCHEMA, SCHEMA_VERSION, read_rollouts, transitions_table, write_table_atomic
+from rl_battery.envs.step_record import FIELDS, StepRecord
 
 
 def _rows(n, episode="ep1"):
-    info = {"soc": 0.5, "time_s": 90.0, "max_cell_voltage_V": 4.0, "max_cell_temperature_K": 300.0,
-            "min_plating_potential_V": 0.05, "pack_current_A": 10.0, "cell_voltage_V": np.array([4.0, 4.01]),
-            "cell_temperature_K": np.array([300.0, 301.0]), "cell_soc": np.array([0.5, 0.51]),
-            "cell_current_A": np.array([5.0, 5.0])}
+    record = StepRecord(
+        time_s=90.0, soc=0.5, current_A=10.0, pack_voltage_V=8.0, soh=0.9, step_max_cell_voltage_V=4.0,
+        step_max_cell_temperature_K=300.0, step_min_plating_potential_V=0.05, cell_current_A=np.array([5.0, 5.0]),
+        cell_voltage_V=np.array([4.0, 4.01]), cell_ocv_V=np.array([3.9, 3.9]), cell_temperature_K=np.array([300.0, 301.0]),
+        cell_soc=np.array([0.5, 0.51]), cell_step_min_plating_potential_V=np.array([0.05, 0.06]))
+    info = record.as_dict()
     return [dict(info=info, episode_id=episode, step_index=i, task_id="pack:test", cycle_index=0, source="real",
                  obs=np.full(3, i, np.float32), action=np.array([0.1]), reward=float(i), next_obs=np.full(3, i + 1.0),
                  terminated=i == n - 1, truncated=False) for i in range(n)]
@@ -26,6 +29,11 @@ def test_round_trip(tmp_path):
     assert first["current_A"] == 10.0 and first["cell_temperature_K"] == [300.0, 301.0]
     meta = pq.read_schema(tmp_path / "two.parquet").metadata
     assert meta[b"rl_battery.schema_version"] == str(SCHEMA_VERSION).encode()
+
+
+def test_schema_columns_are_the_step_record_fields():
+    assert set(FIELDS) <= set(SCHEMA.names)
+    assert SCHEMA.names[-len(FIELDS):] == list(FIELDS)
 
 
 def test_missing_column_is_named():

@@ -30,19 +30,17 @@ def test_pack_observation_carries_spread(pack_env):
     assert info["cell_temperature_K"].shape == (4,)
 
 
-def test_pack_reward_formula(pack_env):
-    pack_env.voltage_limit_V = 3.5  # force a voltage penalty
-    pack_env.temperature_limit_K = 298.0  # and a temperature penalty
-    try:
-        _, info0 = pack_env.reset(seed=0)
-        _, reward, *_, info1 = pack_env.step(np.array([1.0], np.float32))
-    finally:
-        pack_env.voltage_limit_V, pack_env.temperature_limit_K = 4.2, 318.15
-    e = pack_env
-    expected = (e.w_soc * (info1["soc"] - info0["soc"]) - e.w_time
-                - e.w_v * max(0, info1["max_cell_voltage_V"] - 3.5) - e.w_T * max(0, info1["max_cell_temperature_K"] - 298.0))
+def test_pack_reward_formula():
+    # Limits low enough to force a voltage and a temperature penalty.
+    env = gym.make("PackFastCharge-v0", Np=2, Ns=2, pack_seed=1, voltage_limit_V=3.5, temperature_limit_K=298.0).unwrapped
+    _, info0 = env.reset(seed=0)
+    _, reward, *_, info1 = env.step(np.array([1.0], np.float32))
+    s = env.settings
+    expected = (s.w_soc * (info1["soc"] - info0["soc"]) - s.w_time
+                - s.w_v * max(0, info1["step_max_cell_voltage_V"] - 3.5)
+                - s.w_T * max(0, info1["step_max_cell_temperature_K"] - 298.0))
     assert reward == pytest.approx(expected, rel=1e-9)
-    assert info1["max_cell_voltage_V"] > 3.5 and info1["constraint_violated"]
+    assert info1["step_max_cell_voltage_V"] > 3.5 and info1["constraint_violated"]
 
 
 def test_action_maps_to_current_range(pack_env):
@@ -92,6 +90,50 @@ def test_cell_episode_reaches_target_and_reports_metrics():
     assert m["max_cell_voltage_V"] > 3.9
 
 
-def test_unknown_env_argument_is_named():
-    with pytest.raises(TypeError, match="bogus"):
+def test_unknown_env_argument_is_named_with_the_valid_ones():
+    with pytest.raises(TypeError, match="bogus.*valid:.*parameter_set.*voltage_limit_V"):
         gym.make("CellFastCharge-v0", bogus=1)
+    with pytest.raises(ValueError, match="max_current_A"):
+        gym.make("CellFastCharge-v0", min_current_A=5.0, max_current_A=2.0)
+
+
+def test_settings_defaults_are_per_env():
+    cell = gym.make("CellFastCharge-v0").unwrapped
+    pack = gym.make("PackFastCharge-v0", Np=2, Ns=2).unwrapped
+    assert (cell.min_current_A, cell.max_current_A, cell.settings.w_plating) == (1.0, 7.5, 100.0)
+    assert (pack.min_current_A, pack.max_current_A, pack.settings.w_plating) == (2.0, 15.0, 0.0)
+    assert cell.settings.voltage_limit_V == pack.settings.voltage_limit_V == 4.2
+
+
+def test_info_carries_the_step_record_fields(pack_env):
+    from rl_battery.envs import StepRecord
+    from rl_battery.envs.step_record import FIELDS
+
+    _, info = pack_env.reset(seed=0)
+    _, _, _, _, info = pack_env.step(np.array([0.0], np.float32))
+    assert set(FIELDS) - {"event"} <= set(info)
+    assert isinstance(pack_env.last_record, StepRecord)
+    assert info["current_A"] == pytest.approx(pack_env.action_to_current([0.0]))
+
+
+def test_pack_distribution_draws_a_pack_per_episode():
+    env = gym.make("PackFastCharge-v0", Np=2, Ns=2, pack_seed=[0, 1, 2], soh_mean=[0.8, 0.95]).unwrapped
+    seen = set()
+    for seed in range(6):
+        obs, info = env.reset(seed=seed)
+        assert obs[13] == pytest.approx(env.sim.pack_soh, abs=1e-6)
+        seen.add(info["task_id"])
+    assert len(seen) >= 4  # different seeds and SOHs, without rebuilding the simulator
+    fixed = gym.make("PackFastCharge-v0", Np=2, Ns=2, pack_seed=3).unwrapped
+    assert len({fixed.reset(seed=s)[1]["task_id"] for s in range(3)}) == 1
+
+
+def test_preview_leaves_the_env_unchanged(pack_env):
+    pack_env.reset(seed=0)
+    pack_env.step(np.array([0.0], np.float32))
+    before = pack_env.last_record
+    preview = pack_env.preview(pack_env.max_current_A)
+    assert preview.time_s == before.time_s + 90.0 and preview.current_A == pack_env.max_current_A
+    assert pack_env.last_record is before
+    _, _, _, _, info = pack_env.step(np.array([1.0], np.float32))
+    assert info["step_max_cell_voltage_V"] == preview.step_max_cell_voltage_V

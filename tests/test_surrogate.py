@@ -31,6 +31,23 @@ def test_branched_rollout_shapes_and_bounds():
     model.fit(obs, act, rew, nxt, done, epochs=2)
     roll = branched_rollout(model, lambda o: torch.zeros(len(o), 1), obs[:50], 3,
                             obs_low=np.full(3, -1.0), obs_high=np.full(3, 1.0))
-    assert roll["obs"].shape[1] == 3 and len(roll["obs"]) <= 150
-    assert np.all(np.abs(roll["next_obs"]) <= 1.0)
-    assert len(roll["reward"]) == len(roll["action"]) == len(roll["terminated"])
+    assert roll["obs"].shape == (50, 4, 3) and roll["action"].shape == (50, 3, 1) and roll["reward"].shape == (50, 3)
+    np.testing.assert_array_equal(roll["obs"][:, 0], obs[:50])
+    assert np.all((roll["length"] >= 1) & (roll["length"] <= 3))
+    # A branch shorter than the horizon ended on a predicted termination, and only then.
+    assert np.all(roll["terminated"][roll["length"] < 3])
+    assert np.all(np.abs(roll["obs"]) <= 1.0)
+
+
+def test_surrogate_leaves_the_global_torch_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    obs, act, rew, nxt, done = _data(200)
+    model = EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=16, num_layers=1, seed=7)
+    model.fit(obs, act, rew, nxt, done, epochs=1)
+    model.predict(torch.tensor(obs[:5]), torch.tensor(act[:5]))
+    assert torch.equal(torch.rand(3), expected)
+    same = EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=16, num_layers=1, seed=7)
+    assert torch.equal(same.hidden[0].weight, EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=16,
+                                                                num_layers=1, seed=7).hidden[0].weight)

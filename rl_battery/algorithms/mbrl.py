@@ -1,14 +1,23 @@
 """MBRL: Dyna-style model-based SAC (MBPO, Janner et al. 2019) as an RLlib Algorithm.
 
+Set-up (optional warm start): ``prefill_episodes`` episodes of a reference controller
+(``prefill_policy``: the look-ahead, CC-CT-CV or CC-CV of :mod:`rl_battery.baselines`) run on
+a local copy of the env; they are written to Parquet (``source`` = the controller's name)
+and put in the replay buffer and the surrogate's data, so SAC starts from transitions that
+ride the limits instead of from random high-current episodes that all violate them.
+
 One ``training_step``:
   1. sample real episodes from the env runners (RLlib's SAC sampling);
   2. write every real transition to Parquet (``<offline_data_dir>/<run>/iter_XXXXXX.parquet``,
-     schema in :mod:`rl_battery.data.rollouts`);
-  3. refit the probabilistic ensemble surrogate on the run's Parquet files, and report its
-     error on held-out real transitions;
-  4. branch short rollouts (``model_rollout_horizon`` steps) from real start states in the
-     surrogate with the current policy -> a synthetic replay buffer;
+     schema in :mod:`rl_battery.data.rollouts`) and keep the newest
+     ``surrogate_max_transitions`` of them in memory (Parquet is read back only on restore);
+  3. refit the probabilistic ensemble surrogate on that window, and report its error on
+     held-out real transitions;
+  4. branch short rollouts (``model_rollout_horizon`` steps) from real start states (drawn
+     with the run's seed) in the surrogate with the current policy; one branch is one
+     synthetic episode in a separate replay buffer;
   5. SAC updates on batches mixing real and synthetic transitions (``synthetic_ratio``);
+     with ``synthetic_ratio = 0`` steps 3-4 are skipped: plain SAC on the same loop;
   6. sync weights to the env runners.
 The surrogate and its optimizer are part of the checkpoint (``get_state``/``set_state``).
 
@@ -46,30 +55,11 @@ from rl_battery.data.rollouts import read_rollouts, transitions_table, write_tab
 from rl_battery.surrogate.ensemble import EnsembleSurrogate
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
 
-_MBRL_FIELDS = (
-    "offline_data_dir", "surrogate_ensemble_size", "surrogate_hidden_size", "surrogate_num_layers",
-    "surrogate_lr", "surrogate_epochs", "surrogate_max_transitions", "surrogate_holdout_fraction",
-    "model_rollout_horizon", "num_model_rollouts", "synthetic_ratio", "synthetic_buffer_capacity",
-    "num_updates_per_iteration",
-)
+PREFILL_POLICIES = ("lookahead", "cc_ct_cv", "cccv")
 
 
 class MBRLConfig(SACConfig):
-    """SAC config plus the surrogate and Dyna settings.
-
-    New fields (set through :meth:`training`):
-        offline_data_dir: folder for the run's Parquet rollouts (a per-run subfolder is made).
-        surrogate_ensemble_size (5), surrogate_hidden_size (200), surrogate_num_layers (3),
-        surrogate_lr (1e-3): the probabilistic ensemble.
-        surrogate_epochs (5): passes over the real data per refit.
-        surrogate_max_transitions (50_000): newest real transitions used per refit.
-        surrogate_holdout_fraction (0.2): held-out share for the validation error.
-        model_rollout_horizon (1..): surrogate steps per branch (MBPO's k). Default 3.
-        num_model_rollouts (400): branches started per training step.
-        synthetic_ratio (0.5, in [0, 1)): synthetic share of each SAC train batch.
-        synthetic_buffer_capacity (100_000): synthetic transitions kept.
-        num_updates_per_iteration (20): SAC gradient updates per training step.
-    """
+    """SAC config plus the surrogate, Dyna and warm-start settings (see :meth:`training`)."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or MBRL)
@@ -86,6 +76,8 @@ class MBRLConfig(SACConfig):
         self.synthetic_ratio = 0.5
         self.synthetic_buffer_capacity = 100_000
         self.num_updates_per_iteration = 20
+        self.prefill_policy = None
+        self.prefill_episodes = 0
         # Changed SAC defaults: sample a fragment per step; a plain (non-prioritized) buffer,
         # since TD-error priorities would not line up with the mixed real/synthetic batches.
         self.rollout_fragment_length = 64
@@ -93,10 +85,66 @@ class MBRLConfig(SACConfig):
         self.replay_buffer_config = {"type": "EpisodeReplayBuffer", "capacity": 100_000}
 
     @override(SACConfig)
-    def training(self, **kwargs) -> "MBRLConfig":
-        own = {k: kwargs.pop(k) for k in list(kwargs) if k in _MBRL_FIELDS}
+    def training(
+        self,
+        *,
+        offline_data_dir: str | None = NotProvided,
+        surrogate_ensemble_size: int | None = NotProvided,
+        surrogate_hidden_size: int | None = NotProvided,
+        surrogate_num_layers: int | None = NotProvided,
+        surrogate_lr: float | None = NotProvided,
+        surrogate_epochs: int | None = NotProvided,
+        surrogate_max_transitions: int | None = NotProvided,
+        surrogate_holdout_fraction: float | None = NotProvided,
+        model_rollout_horizon: int | None = NotProvided,
+        num_model_rollouts: int | None = NotProvided,
+        synthetic_ratio: float | None = NotProvided,
+        synthetic_buffer_capacity: int | None = NotProvided,
+        num_updates_per_iteration: int | None = NotProvided,
+        prefill_policy: str | None = NotProvided,
+        prefill_episodes: int | None = NotProvided,
+        **kwargs,
+    ) -> "MBRLConfig":
+        """Sets the training-related configuration (SAC's own arguments pass through).
+
+        Args:
+            offline_data_dir: folder for the run's Parquet rollouts; a per-trial subfolder
+                is made. Default "offline_data/mbrl".
+            surrogate_ensemble_size: members of the probabilistic ensemble (>= 1). Default 5.
+            surrogate_hidden_size: width of each member's hidden layers. Default 200.
+            surrogate_num_layers: hidden layers per member. Default 3.
+            surrogate_lr: Adam learning rate of the surrogate. Default 1e-3.
+            surrogate_epochs: passes over the real window per refit (>= 1). Default 5.
+            surrogate_max_transitions: newest real transitions kept in memory and fitted
+                on. Default 50,000.
+            surrogate_holdout_fraction: share held out for the validation error, in
+                (0, 0.5). Default 0.2.
+            model_rollout_horizon: surrogate steps per branch (MBPO's k, >= 1). Default 3.
+            num_model_rollouts: branches started per training step (>= 1). Default 400.
+            synthetic_ratio: synthetic share of each SAC train batch, in [0, 1). 0 skips the
+                surrogate: plain SAC on the same loop. Default 0.5.
+            synthetic_buffer_capacity: synthetic transitions kept. Default 100,000.
+            num_updates_per_iteration: SAC gradient updates per training step. Default 20.
+            prefill_policy: reference controller whose episodes warm-start the replay
+                buffer and the surrogate: one of "lookahead", "cc_ct_cv", "cccv", or None.
+                Default None.
+            prefill_episodes: how many such episodes (>= 0). Default 0.
+
+        Returns:
+            This updated config object.
+        """
         super().training(**kwargs)
-        for key, value in own.items():
+        for key, value in (
+            ("offline_data_dir", offline_data_dir), ("surrogate_ensemble_size", surrogate_ensemble_size),
+            ("surrogate_hidden_size", surrogate_hidden_size), ("surrogate_num_layers", surrogate_num_layers),
+            ("surrogate_lr", surrogate_lr), ("surrogate_epochs", surrogate_epochs),
+            ("surrogate_max_transitions", surrogate_max_transitions),
+            ("surrogate_holdout_fraction", surrogate_holdout_fraction),
+            ("model_rollout_horizon", model_rollout_horizon), ("num_model_rollouts", num_model_rollouts),
+            ("synthetic_ratio", synthetic_ratio), ("synthetic_buffer_capacity", synthetic_buffer_capacity),
+            ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
+            ("prefill_episodes", prefill_episodes),
+        ):
             if value is not NotProvided:
                 setattr(self, key, value)
         return self
@@ -112,6 +160,10 @@ class MBRLConfig(SACConfig):
             self._value_error("`surrogate_holdout_fraction` must be in (0, 0.5)")
         if self.surrogate_ensemble_size < 1 or self.surrogate_epochs < 1:
             self._value_error("`surrogate_ensemble_size` and `surrogate_epochs` must be >= 1")
+        if self.prefill_policy is not None and self.prefill_policy not in PREFILL_POLICIES:
+            self._value_error(f"`prefill_policy` must be None or one of {PREFILL_POLICIES}, got {self.prefill_policy!r}")
+        if self.prefill_episodes < 0:
+            self._value_error("`prefill_episodes` must be >= 0")
 
 
 class MBRL(SAC):
@@ -129,10 +181,11 @@ class MBRL(SAC):
         module = self.env_runner.module
         self._obs_space, self._act_space = module.observation_space, module.action_space
         cfg = self.config
+        self._seed = int(cfg.seed or 0)
         self.surrogate = EnsembleSurrogate(
             self._obs_space.shape[0], self._act_space.shape[0], ensemble_size=cfg.surrogate_ensemble_size,
             hidden_size=cfg.surrogate_hidden_size, num_layers=cfg.surrogate_num_layers, lr=cfg.surrogate_lr,
-            seed=cfg.seed or 0,
+            seed=self._seed,
         )
         self.synthetic_buffer = EpisodeReplayBuffer(capacity=cfg.synthetic_buffer_capacity)
         # Under Tune, name the folder like the trial's folder in ray_results/ (so rollouts and
@@ -143,12 +196,26 @@ class MBRL(SAC):
         trial = getattr(getattr(self, "_storage", None), "trial_dir_name", None)
         run = trial or f"run_{uuid.uuid4().hex[:8]}"
         self.rollout_dir = Path(cfg.offline_data_dir) / run
-        self._start_obs = np.zeros((0, self._obs_space.shape[0]), np.float32)
+        self._window = {k: np.zeros((0, d), np.float32) for k, d in self._window_dims().items()}
         self._last_fit = None
+        self._prefilled = 0
+        if cfg.prefill_policy and cfg.prefill_episodes:
+            self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)
 
     # ------------------------------------------------------------------ data
-    def _write_real(self, episodes) -> int:
-        """Real episode chunks -> one Parquet file; keeps start states for branching."""
+    def _window_dims(self) -> dict[str, int]:
+        obs_dim, act_dim = self._obs_space.shape[0], self._act_space.shape[0]
+        return {"obs": obs_dim, "action": act_dim, "reward": 1, "next_obs": obs_dim, "terminated": 1}
+
+    def _remember(self, arrays: dict[str, np.ndarray]) -> None:
+        """Append transitions to the in-memory window of the newest real transitions."""
+        keep = self.config.surrogate_max_transitions
+        for key in self._window:
+            new = np.asarray(arrays[key], np.float32).reshape(len(arrays["obs"]), -1)
+            self._window[key] = np.concatenate([self._window[key], new])[-keep:]
+
+    def _write_episodes(self, episodes, *, source: str, prefix: str) -> int:
+        """Episode chunks -> one Parquet file and the in-memory window; returns rows written."""
         rows = []
         for ep in episodes:
             n = len(ep)
@@ -161,7 +228,7 @@ class MBRL(SAC):
                 last = t == n - 1
                 rows.append(dict(
                     info=info, episode_id=ep.id_, step_index=int(ep.t_started + t),
-                    task_id=str(info.get("task_id", "")), cycle_index=int(self.iteration), source="real",
+                    task_id=str(info.get("task_id", "")), cycle_index=int(self.iteration), source=source,
                     obs=obs[t], next_obs=obs[t + 1], reward=float(rewards[t]),
                     action=np.clip(np.asarray(actions[t], np.float32), -1.0, 1.0),
                     terminated=bool(ep.is_terminated and last), truncated=bool(ep.is_truncated and last),
@@ -169,15 +236,43 @@ class MBRL(SAC):
         if not rows:
             return 0
         table = transitions_table(rows)
-        write_table_atomic(table, self.rollout_dir / f"iter_{self.iteration:06d}_{uuid.uuid4().hex[:6]}.parquet")
+        write_table_atomic(table, self.rollout_dir / f"{prefix}_{uuid.uuid4().hex[:6]}.parquet")
+        self._remember(transition_arrays(table))
         return len(rows)
 
+    def _prefill(self, name: str, n_episodes: int) -> int:
+        """Run reference-controller episodes on a local env: replay buffer, Parquet, window."""
+        from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
+
+        env = self.config.env(dict(self.config.env_config))
+        if name == "lookahead":
+            policy = LookaheadPolicy(env)
+        elif name == "cc_ct_cv":
+            policy = CCCTCVPolicy(env, best_cc_ct_cv(env)[0])
+        else:
+            policy = CCCVPolicy(env, best_cccv(env)[0])
+        episodes = []
+        for k in range(int(n_episodes)):
+            obs, info = env.reset(seed=self._seed * 1000 + k)
+            observations, infos, actions, rewards = [obs], [info], [], []
+            done = terminated = False
+            while not done:
+                action = policy(obs, info)
+                obs, reward, terminated, truncated, info = env.step(action)
+                observations.append(obs), infos.append(info), actions.append(action), rewards.append(reward)
+                done = terminated or truncated
+            episodes.append(SingleAgentEpisode(
+                observations=observations, actions=actions, rewards=rewards, infos=infos, terminated=terminated,
+                truncated=not terminated, observation_space=self._obs_space, action_space=self._act_space,
+                len_lookback_buffer=0,
+            ))
+        self.local_replay_buffer.add(episodes)
+        return self._write_episodes(episodes, source=name, prefix="prefill")
+
     def _fit_surrogate(self) -> dict:
-        table = read_rollouts(self.rollout_dir, source="real")
-        data = transition_arrays(table.slice(max(0, len(table) - self.config.surrogate_max_transitions)))
-        self._start_obs = data["obs"]
+        data = self._window
         report = self.surrogate.fit(
-            data["obs"], data["action"], data["reward"], data["next_obs"], data["terminated"],
+            data["obs"], data["action"], data["reward"][:, 0], data["next_obs"], data["terminated"][:, 0],
             epochs=self.config.surrogate_epochs, holdout_fraction=self.config.surrogate_holdout_fraction,
         )
         self._last_fit = report.as_dict()
@@ -190,21 +285,24 @@ class MBRL(SAC):
         return torch.clamp(dist.sample(), -1.0, 1.0)
 
     def _generate_synthetic(self) -> int:
-        idx = np.random.default_rng(self.iteration).integers(0, len(self._start_obs), self.config.num_model_rollouts)
+        """Branch from real start states (drawn with the run's seed); one episode per branch."""
+        rng = np.random.default_rng((self._seed, int(self.iteration)))
+        starts = self._window["obs"][rng.integers(0, len(self._window["obs"]), self.config.num_model_rollouts)]
         roll = branched_rollout(
-            self.surrogate, self._policy_actions, self._start_obs[idx], self.config.model_rollout_horizon,
+            self.surrogate, self._policy_actions, starts, self.config.model_rollout_horizon,
             obs_low=self._obs_space.low, obs_high=self._obs_space.high,
         )
         episodes = [
             SingleAgentEpisode(
-                observations=[o, o2], actions=[a], rewards=[float(r)], terminated=bool(d),
+                observations=list(roll["obs"][b, : n + 1]), actions=list(roll["action"][b, :n]),
+                rewards=[float(r) for r in roll["reward"][b, :n]], terminated=bool(roll["terminated"][b]),
                 observation_space=self._obs_space, action_space=self._act_space, len_lookback_buffer=0,
             )
-            for o, a, r, o2, d in zip(roll["obs"], roll["action"], roll["reward"], roll["next_obs"], roll["terminated"])
+            for b, n in enumerate(roll["length"]) if n > 0
         ]
         if episodes:
             self.synthetic_buffer.add(episodes)
-        return len(episodes)
+        return int(roll["length"].sum())
 
     # ------------------------------------------------------------------ training step
     @override(SAC)
@@ -216,21 +314,23 @@ class MBRL(SAC):
             )
         self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
         self.local_replay_buffer.add(episodes)
-        n_written = self._write_real(episodes)
+        n_written = self._write_episodes(episodes, source="real", prefix=f"iter_{self.iteration:06d}")
         self.metrics.log_value(("mbrl", "real_transitions_written"), n_written, reduce="sum")
+        self.metrics.log_value(("mbrl", "prefill_transitions"), self._prefilled, window=1)
 
         current_ts = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
         if current_ts < self.config.num_steps_sampled_before_learning_starts:
             return
 
-        with self.metrics.log_time((TIMERS, "surrogate_fit")):
-            fit = self._fit_surrogate()
-        for key, value in fit.items():
-            self.metrics.log_value(("mbrl", f"surrogate_{key}"), value, window=1)
-        with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
-            n_synthetic = self._generate_synthetic()
-        self.metrics.log_value(("mbrl", "synthetic_transitions"), n_synthetic, reduce="sum")
-        self.metrics.log_value(("mbrl", "synthetic_buffer_size"), self.synthetic_buffer.get_num_timesteps(), window=1)
+        if self.config.synthetic_ratio > 0 and len(self._window["obs"]) >= 10:
+            with self.metrics.log_time((TIMERS, "surrogate_fit")):
+                fit = self._fit_surrogate()
+            for key, value in fit.items():
+                self.metrics.log_value(("mbrl", f"surrogate_{key}"), value, window=1)
+            with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
+                n_synthetic = self._generate_synthetic()
+            self.metrics.log_value(("mbrl", "synthetic_transitions"), n_synthetic, reduce="sum")
+            self.metrics.log_value(("mbrl", "synthetic_buffer_size"), self.synthetic_buffer.get_num_timesteps(), window=1)
 
         batch = self.config.total_train_batch_size
         n_fake = int(batch * self.config.synthetic_ratio) if self.synthetic_buffer.get_num_timesteps() else 0
@@ -281,3 +381,13 @@ class MBRL(SAC):
             self.surrogate.load_state_dict(state["surrogate"]["model"])
             self.surrogate.optimizer.load_state_dict(state["surrogate"]["optimizer"])
             self.rollout_dir = Path(state["surrogate"]["rollout_dir"])
+            self._reload_window()
+
+    def _reload_window(self) -> None:
+        """After a restore: the window again holds the newest transitions of the run's files."""
+        try:
+            table = read_rollouts(self.rollout_dir)
+        except FileNotFoundError:
+            return
+        self._window = {k: np.zeros((0, d), np.float32) for k, d in self._window_dims().items()}
+        self._remember(transition_arrays(table.slice(max(0, len(table) - self.config.surrogate_max_transitions))))

@@ -1,6 +1,8 @@
-"""Parquet rollout store: one row per transition, schema version 1.
+"""Parquet rollout store: one row per transition, schema version 2.
 
-Columns (units in the names; per-cell arrays in liionpack cell order):
+Columns: the transition, then every field of the env's
+:class:`~rl_battery.envs.step_record.StepRecord` after the step under the field's own name
+(units in the names; per-cell arrays in liionpack cell order):
 
 | column | type | meaning |
 |---|---|---|
@@ -8,20 +10,21 @@ Columns (units in the names; per-cell arrays in liionpack cell order):
 | step_index | int32 | index of the transition within its episode (0 = first action) |
 | task_id | string | env task: parameter set / pack seed / pack SOH |
 | cycle_index | int32 | training iteration (or adaptive cycle) that produced the row |
-| source | string | "real" (simulator) or "synthetic" (surrogate) |
+| source | string | "real" (simulator), "synthetic" (surrogate) or a baseline's name |
 | obs | list<float32> | observation before the action (the env's normalized obs) |
 | action | list<float32> | action as applied, normalized to [-1, 1] (clipped policy output) |
-| current_A | float64 | the same action in physical units: charging current [A] |
 | reward | float32 | reward |
 | next_obs | list<float32> | observation after the action |
 | terminated, truncated | bool | gymnasium episode-end flags |
-| soc, time_s | float64 | SOC [-] and time since reset [s] after the step |
-| max_cell_voltage_V, max_cell_temperature_K, min_plating_potential_V | float64 | in-step extremes |
-| cell_voltage_V, cell_temperature_K, cell_soc, cell_current_A | list<float64> | per cell, end of step |
+| time_s, soc, current_A, pack_voltage_V, soh | float64 | state after the step; current_A is the action in A |
+| step_max_cell_voltage_V, step_max_cell_temperature_K, step_min_plating_potential_V | float64 | extremes over the step |
+| cell_current_A, cell_voltage_V, cell_ocv_V, cell_temperature_K, cell_soc, cell_step_min_plating_potential_V | list<float64> | per cell |
+| event | string (null) | PyBaMM event that stopped the step |
 
-Files are written to a temporary name in the same folder and renamed (atomic on POSIX), so a
-crash never leaves a half-written Parquet file. The schema version is stored in the file's
-metadata under ``rl_battery.schema_version``.
+Version 1 (before the step record) named the in-step extremes without ``step_``; it is not
+read. Files are written to a temporary name in the same folder and renamed (atomic on
+POSIX), so a crash never leaves a half-written Parquet file. The schema version is stored in
+the file's metadata under ``rl_battery.schema_version``.
 """
 
 from __future__ import annotations
@@ -36,45 +39,36 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rl_battery.data.atomic import atomic_path
+from rl_battery.envs.step_record import FIELDS, PER_CELL_FIELDS, SCALAR_FIELDS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _F32_LIST = pa.list_(pa.float32())
 _F64_LIST = pa.list_(pa.float64())
-SCHEMA = pa.schema(
-    [
-        ("episode_id", pa.string()),
-        ("step_index", pa.int32()),
-        ("task_id", pa.string()),
-        ("cycle_index", pa.int32()),
-        ("source", pa.string()),
-        ("obs", _F32_LIST),
-        ("action", _F32_LIST),
-        ("current_A", pa.float64()),
-        ("reward", pa.float32()),
-        ("next_obs", _F32_LIST),
-        ("terminated", pa.bool_()),
-        ("truncated", pa.bool_()),
-        ("soc", pa.float64()),
-        ("time_s", pa.float64()),
-        ("max_cell_voltage_V", pa.float64()),
-        ("max_cell_temperature_K", pa.float64()),
-        ("min_plating_potential_V", pa.float64()),
-        ("cell_voltage_V", _F64_LIST),
-        ("cell_temperature_K", _F64_LIST),
-        ("cell_soc", _F64_LIST),
-        ("cell_current_A", _F64_LIST),
-    ],
-    metadata={"rl_battery.schema_version": str(SCHEMA_VERSION)},
-)
-_PER_CELL = ("cell_voltage_V", "cell_temperature_K", "cell_soc", "cell_current_A")
-_SCALARS = ("soc", "time_s", "max_cell_voltage_V", "max_cell_temperature_K", "min_plating_potential_V")
+_TRANSITION = [
+    ("episode_id", pa.string()),
+    ("step_index", pa.int32()),
+    ("task_id", pa.string()),
+    ("cycle_index", pa.int32()),
+    ("source", pa.string()),
+    ("obs", _F32_LIST),
+    ("action", _F32_LIST),
+    ("reward", pa.float32()),
+    ("next_obs", _F32_LIST),
+    ("terminated", pa.bool_()),
+    ("truncated", pa.bool_()),
+]
+_RECORD = [(f, _F64_LIST if f in PER_CELL_FIELDS else pa.float64() if f in SCALAR_FIELDS else pa.string()) for f in FIELDS]
+SCHEMA = pa.schema(_TRANSITION + _RECORD, metadata={"rl_battery.schema_version": str(SCHEMA_VERSION)})
+_VECTORS = set(PER_CELL_FIELDS) | {"obs", "action", "next_obs"}
+_FLOATS = set(SCALAR_FIELDS) | {"reward"}
 
 
 def transitions_table(rows: Iterable[dict]) -> pa.Table:
-    """Build a schema-v1 table from transition dicts.
+    """Build a schema-v2 table from transition dicts.
 
-    Each dict needs every column of :data:`SCHEMA`; the physical columns may instead be
-    given as an ``info`` dict (the env's step info), from which they are taken.
+    Each dict needs every column of :data:`SCHEMA`; the step-record columns may instead be
+    given as an ``info`` dict (the env's step info, which carries the record's fields).
+    ``event`` may be absent (null).
 
     Raises:
         KeyError: a required column is missing (the message names it).
@@ -87,13 +81,13 @@ def transitions_table(rows: Iterable[dict]) -> pa.Table:
                 value = row[name]
             elif name in info:
                 value = info[name]
-            elif name == "current_A" and "pack_current_A" in info:
-                value = info["pack_current_A"]
+            elif name == "event":
+                value = info.get("safety_event")
             else:
                 raise KeyError(f"transition is missing column {name!r}")
-            if name in _PER_CELL or name in ("obs", "action", "next_obs"):
+            if name in _VECTORS:
                 value = np.asarray(value, dtype=float).ravel().tolist()
-            elif name in _SCALARS or name in ("current_A", "reward"):
+            elif name in _FLOATS:
                 value = float(value)
             columns[name].append(value)
     return pa.Table.from_pydict(columns, schema=SCHEMA)

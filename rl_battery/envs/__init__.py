@@ -9,6 +9,9 @@ import gymnasium as gym
 from rl_battery.envs.cell_fast_charge import CellFastCharge
 from rl_battery.envs.metrics import METRIC_KEYS, EpisodeMetrics
 from rl_battery.envs.pack_fast_charge import PackFastCharge
+from rl_battery.envs.rollout import Policy, run_episode
+from rl_battery.envs.settings import ChargingSettings, valid_env_config_keys
+from rl_battery.envs.step_record import StepRecord
 
 #: Registered environment ids -> classes (the experiments layer resolves YAML names here).
 ENV_CLASSES = {"CellFastCharge-v0": CellFastCharge, "PackFastCharge-v0": PackFastCharge}
@@ -17,4 +20,7 @@ for _env_id, _cls in ENV_CLASSES.items():
     if _env_id not in gym.registry:
         gym.register(id=_env_id, entry_point=f"{_cls.__module__}:{_cls.__name__}")
 
-__all__ = ["CellFastCharge", "PackFastCharge", "ENV_CLASSES", "METRIC_KEYS", "EpisodeMetrics"]
+__all__ = [
+    "CellFastCharge", "PackFastCharge", "ENV_CLASSES", "METRIC_KEYS", "EpisodeMetrics", "StepRecord",
+    "ChargingSettings", "valid_env_config_keys", "run_episode", "Policy",
+]

@@ -17,7 +17,8 @@ from rl_battery.envs.charging import (
     VOLTAGE_SCALE_V,
     FastChargeEnv,
 )
-from rl_battery.sim.cell import CellSimulator
+from rl_battery.envs.step_record import StepRecord
+from rl_battery.sim.cell import CellSimulator, CellStepResult
 
 PLATING_SCALE_V = 0.1
 
@@ -26,7 +27,7 @@ class CellFastCharge(FastChargeEnv):
     """Charge one lithium-ion cell (PyBaMM SPMe + lumped thermal) fast and safely.
 
     ## Description
-    Every 90 s the agent sets the charging current of a cell simulated by
+    Every ``dt_s`` (90 s) the agent sets the charging current of a cell simulated by
     :class:`rl_battery.sim.CellSimulator` with any supported PyBaMM parameter set. The
     current range follows the meta-RL fast-charging work this project grew from (1 A to
     7.5 A, i.e. 0.2C to 1.5C for the 5 Ah Chen2020 / OKane2022 LG M50 cell).
@@ -49,9 +50,9 @@ class CellFastCharge(FastChargeEnv):
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim) - w_T * max(0, T_max - T_lim)
-    - w_plating * max(0, -phi_plating_min)``: in-step maxima of voltage and temperature and
-    the minimum of the plating indicator (plating is possible below 0 V). The safety cut-off
-    and failures add ``-failure_penalty``.
+    - w_plating * max(0, phi_lim - phi_min)``: in-step maxima of voltage and temperature and
+    the in-step minimum of the plating indicator. The safety cut-off and failures add
+    ``-failure_penalty``.
 
     ## Starting State
     At rest at ambient temperature, SOC uniform in ``initial_soc`` (number or [low, high];
@@ -65,84 +66,44 @@ class CellFastCharge(FastChargeEnv):
     * Truncated: ``max_steps`` (default 60 steps = 90 min).
 
     ## Arguments
-    ``gymnasium.make("CellFastCharge-v0", **env_config)`` with any of: ``parameter_set``
-    ("Chen2020"; unknown names raise `UnknownParameterSetError` listing the valid ones),
+    ``gymnasium.make("CellFastCharge-v0", **env_config)`` with its own argument
+    ``parameter_set`` ("Chen2020"; unknown names raise `UnknownParameterSetError` listing the
+    valid ones) and every field of :class:`rl_battery.envs.settings.ChargingSettings`:
     ``min_current_A`` (1), ``max_current_A`` (7.5), ``target_soc`` (0.8), ``initial_soc``
-    (0.1), ``max_steps`` (60), ``voltage_limit_V`` (4.2), ``temperature_limit_K`` (318.15),
-    ``plating_limit_V`` (0.0; below it a step counts as a violation only if
-    ``plating_is_constraint``), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V),
-    ``w_T`` (1 per K), ``w_plating`` (100 per V), ``failure_penalty`` (50),
-    ``ambient_temperature_K`` (298.15), ``dt_s`` (90).
+    (0.1), ``max_steps`` (60), ``dt_s`` (90), ``ambient_temperature_K`` (298.15),
+    ``voltage_limit_V`` (4.2), ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0),
+    ``plating_is_constraint`` (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V),
+    ``w_T`` (1 per K), ``w_plating`` (100 per V here), ``failure_penalty`` (50).
+    Unknown keys raise `TypeError` listing the valid ones.
     """
 
-    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs):
-        # RLlib passes env_config as one mapping, gymnasium.make as keyword arguments.
-        self._configure(**{**dict(config or {}), **kwargs})
+    @classmethod
+    def _settings_defaults(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {"min_current_A": 1.0, "max_current_A": 7.5, "w_plating": 100.0}
 
-    def _configure(
-        self,
-        *,
-        parameter_set: str = "Chen2020",
-        min_current_A: float = 1.0,
-        max_current_A: float = 7.5,
-        target_soc: float = 0.8,
-        initial_soc: float | tuple[float, float] = 0.1,
-        max_steps: int = 60,
-        voltage_limit_V: float = 4.2,
-        temperature_limit_K: float = 318.15,
-        plating_limit_V: float = 0.0,
-        plating_is_constraint: bool = False,
-        w_soc: float = 100.0,
-        w_time: float = 1.0,
-        w_v: float = 100.0,
-        w_T: float = 1.0,
-        w_plating: float = 100.0,
-        failure_penalty: float = 50.0,
-        ambient_temperature_K: float = 298.15,
-        dt_s: float = 90.0,
-    ):
-        super().__init__(
-            min_current_A=min_current_A, max_current_A=max_current_A, target_soc=target_soc,
-            initial_soc=initial_soc, max_steps=max_steps, failure_penalty=failure_penalty,
-            voltage_limit_V=voltage_limit_V, temperature_limit_K=temperature_limit_K,
-            w_soc=w_soc, w_time=w_time, w_v=w_v, w_T=w_T,
-        )
-        self.plating_limit_V, self.plating_is_constraint = float(plating_limit_V), bool(plating_is_constraint)
-        self.w_plating = float(w_plating)
-        self.sim = CellSimulator(parameter_set, dt_s=dt_s, ambient_temperature_K=ambient_temperature_K)
+    def _configure(self, *, parameter_set: str = "Chen2020") -> None:
+        s = self.settings
+        self.sim = CellSimulator(parameter_set, dt_s=s.dt_s, ambient_temperature_K=s.ambient_temperature_K)
         name = parameter_set if isinstance(parameter_set, str) else "custom"
         self.task_id = f"cell:{name}"
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(5,), dtype=np.float32)
 
-    def _summary(self, r) -> dict[str, Any]:
-        # One-element per-cell arrays give the cell and pack envs one info interface.
-        return {
-            "time_s": r.time_s,
-            "soc": r.soc,
-            "pack_current_A": r.current_A,
-            "max_cell_voltage_V": r.max_voltage_V,
-            "max_cell_temperature_K": r.max_temperature_K,
-            "min_plating_potential_V": r.min_plating_potential_V,
-            "cell_current_A": np.array([r.current_A]),
-            "cell_voltage_V": np.array([r.voltage_V]),
-            "cell_ocv_V": np.array([r.ocv_V]),
-            "cell_temperature_K": np.array([r.temperature_K]),
-            "cell_soc": np.array([r.soc]),
-            "cell_min_plating_potential_V": np.array([r.min_plating_potential_V]),
-            "event": r.event,
-        }
+    def _record(self, r: CellStepResult) -> StepRecord:
+        return StepRecord(
+            time_s=r.time_s, soc=r.soc, current_A=r.current_A, pack_voltage_V=r.voltage_V, soh=1.0,
+            step_max_cell_voltage_V=r.max_voltage_V, step_max_cell_temperature_K=r.max_temperature_K,
+            step_min_plating_potential_V=r.min_plating_potential_V,
+            cell_current_A=np.array([r.current_A]), cell_voltage_V=np.array([r.voltage_V]),
+            cell_ocv_V=np.array([r.ocv_V]), cell_temperature_K=np.array([r.temperature_K]),
+            cell_soc=np.array([r.soc]), cell_step_min_plating_potential_V=np.array([r.min_plating_potential_V]),
+            event=r.event,
+        )
 
-    def _observation(self, s: dict[str, Any]) -> np.ndarray:
+    def _observation(self, r: StepRecord) -> np.ndarray:
         return self._clip_obs([
-            s["soc"],
-            (s["cell_voltage_V"][0] - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
-            (s["cell_temperature_K"][0] - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K,
-            s["min_plating_potential_V"] / PLATING_SCALE_V,
-            s["pack_current_A"] / self.max_current_A,
+            r.soc,
+            (r.pack_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
+            (r.cell_temperature_K[0] - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K,
+            r.step_min_plating_potential_V / PLATING_SCALE_V,
+            r.current_A / self.max_current_A,
         ])
-
-    def _extra_penalty(self, s: dict[str, Any]) -> float:
-        return self.w_plating * max(0.0, self.plating_limit_V - s["min_plating_potential_V"])
-
-    def _extra_violation(self, s: dict[str, Any]) -> bool:
-        return self.plating_is_constraint and s["min_plating_potential_V"] < self.plating_limit_V

@@ -1,16 +1,20 @@
-"""What the cell and pack fast-charging environments share: action mapping, the guard that
-keeps non-finite actions away from the solver, the failure penalty, termination and metrics.
+"""What the cell and pack fast-charging environments share: settings, the action mapping, the
+guard that keeps non-finite actions away from the solver, the failure penalty, the reward,
+termination and metrics.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from rl_battery.envs.metrics import EpisodeMetrics
+from rl_battery.envs.settings import ChargingSettings, split_env_config
+from rl_battery.envs.step_record import StepRecord
 from rl_battery.sim.errors import SimulationError
 
 #: Observation scaling shared by both envs: (value - offset) / scale.
@@ -24,52 +28,51 @@ class FastChargeEnv(gym.Env, ABC):
     [``min_current_A``, ``max_current_A``], one simulator step per env step.
 
     Reward (both envs): ``w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim)
-    - w_T * max(0, T_max - T_lim) - extra`` where ``extra`` is a subclass's own penalty
-    (:meth:`_extra_penalty`, e.g. plating for the cell).
+    - w_T * max(0, T_max - T_lim) - w_plating * max(0, phi_lim - phi_min)`` with the in-step
+    maxima of cell voltage and temperature and the in-step minimum of the plating indicator.
 
-    Subclasses set ``self.sim`` (a simulator with ``reset(soc)`` and ``step(current_A)``) and
-    ``observation_space``, and implement ``_summary`` and ``_observation``.
+    Subclasses implement ``_configure`` (their own keyword-only arguments; it sets
+    ``self.sim``, ``self.task_id`` and ``observation_space``), ``_record`` (simulator result
+    -> :class:`StepRecord`) and ``_observation``; they may override ``_settings_defaults``.
+    The simulator offers ``reset(soc)``, ``step(current_A)``, ``snapshot()`` and
+    ``restore(state)``.
     """
 
     metadata = {"render_modes": []}
 
-    def __init__(
-        self,
-        *,
-        min_current_A: float,
-        max_current_A: float,
-        target_soc: float,
-        initial_soc: float | tuple[float, float],
-        max_steps: int,
-        failure_penalty: float,
-        voltage_limit_V: float,
-        temperature_limit_K: float,
-        w_soc: float,
-        w_time: float,
-        w_v: float,
-        w_T: float,
-    ):
-        if not 0 <= min_current_A < max_current_A:
-            raise ValueError(f"need 0 <= min_current_A < max_current_A, got {min_current_A}, {max_current_A}")
-        lo, hi = (initial_soc, initial_soc) if np.isscalar(initial_soc) else tuple(initial_soc)
-        if not 0.0 <= lo <= hi < target_soc <= 1.0:
-            raise ValueError(
-                f"need 0 <= initial_soc <= target_soc <= 1, got initial_soc={initial_soc}, target_soc={target_soc}"
-            )
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-        self.min_current_A, self.max_current_A = float(min_current_A), float(max_current_A)
-        self.target_soc = float(target_soc)
-        self.initial_soc_range = (float(lo), float(hi))
-        self.max_steps = int(max_steps)
-        self.failure_penalty = float(failure_penalty)
-        self.voltage_limit_V, self.temperature_limit_K = float(voltage_limit_V), float(temperature_limit_K)
-        self.w_soc, self.w_time, self.w_v, self.w_T = float(w_soc), float(w_time), float(w_v), float(w_T)
+    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs):
+        # RLlib passes env_config as one mapping, gymnasium.make as keyword arguments.
+        merged = {**dict(config or {}), **kwargs}
+        settings, own = split_env_config(type(self), merged, self._settings_defaults(merged))
+        self.settings: ChargingSettings = settings
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-        self._last: dict[str, Any] | None = None
+        self._last: StepRecord | None = None
         self._steps = 0
         self._metrics = EpisodeMetrics()
         self._failed = False
+        self._configure(**own)
+
+    @classmethod
+    def _settings_defaults(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Env-specific defaults of settings fields (may depend on the env's own keys)."""
+        return {}
+
+    # -------------------------------------------------------------- settings shortcuts
+    @property
+    def min_current_A(self) -> float:
+        return self.settings.min_current_A
+
+    @property
+    def max_current_A(self) -> float:
+        return self.settings.max_current_A
+
+    @property
+    def target_soc(self) -> float:
+        return self.settings.target_soc
+
+    @property
+    def failure_penalty(self) -> float:
+        return self.settings.failure_penalty
 
     # -------------------------------------------------------------- action mapping
     def action_to_current(self, action) -> float:
@@ -85,9 +88,11 @@ class FastChargeEnv(gym.Env, ABC):
     # -------------------------------------------------------------- gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        lo, hi = self.initial_soc_range
-        soc0 = float((options or {}).get("initial_soc", self.np_random.uniform(lo, hi) if hi > lo else lo))
-        self._last = self._reset_sim(soc0)
+        options = options or {}
+        self._before_reset(options)
+        lo, hi = self.settings.initial_soc_range
+        soc0 = float(options.get("initial_soc", self.np_random.uniform(lo, hi) if hi > lo else lo))
+        self._last = self._record(self.sim.reset(soc0))
         self._steps = 0
         self._metrics = EpisodeMetrics()
         self._failed = False
@@ -100,30 +105,24 @@ class FastChargeEnv(gym.Env, ABC):
         if raw.size != 1 or not np.all(np.isfinite(raw)):
             # Never sent to the solver: the episode ends with the failure penalty.
             return self._fail(f"non-finite or malformed action {action!r}", key="invalid_action")
-        current = self.action_to_current(raw)
         try:
-            summary = self._step_sim(current)
+            record = self._record(self.sim.step(self.action_to_current(raw)))
         except SimulationError as exc:
             return self._fail(str(exc), key="solver_error")
         self._steps += 1
-        prev, self._last = self._last, summary
-        violated = self._violated(summary)
-        reward = self._reward(prev, summary)
-        event = summary.get("event")
-        terminated = summary["soc"] >= self.target_soc or event is not None
-        if event is not None:  # the hard safety cut-off: treated like a failure
+        prev, self._last = self._last, record
+        violated = self.violates_limits(record)
+        reward = self._reward(prev, record)
+        terminated = record.soc >= self.target_soc or record.event is not None
+        if record.event is not None:  # the hard safety cut-off: treated like a failure
             reward -= self.failure_penalty
-        truncated = not terminated and self._steps >= self.max_steps
-        self._metrics.update(
-            time_s=summary["time_s"], soc=summary["soc"], max_voltage_V=summary["max_cell_voltage_V"],
-            max_temperature_K=summary["max_cell_temperature_K"], min_plating_V=summary["min_plating_potential_V"],
-            violated=violated, reward=reward,
-        )
-        info = self._info(summary)
+        truncated = not terminated and self._steps >= self.settings.max_steps
+        self._metrics.update(record, violated=violated, reward=reward)
+        info = self._info(record)
         info["constraint_violated"] = bool(violated)
-        if event is not None:
-            info["safety_event"] = event
-        return self._observation(summary), float(reward), bool(terminated), bool(truncated), info
+        if record.event is not None:
+            info["safety_event"] = record.event
+        return self._observation(record), float(reward), bool(terminated), bool(truncated), info
 
     def _fail(self, message: str, *, key: str):
         """End the episode: reward = -failure_penalty, observation = last valid one."""
@@ -135,11 +134,37 @@ class FastChargeEnv(gym.Env, ABC):
 
     @property
     def episode_metrics(self) -> dict[str, float]:
-        """Metrics of the current (or just finished) episode, DESIGN.md vocabulary."""
+        """Metrics of the current (or just finished) episode (:data:`METRIC_KEYS`)."""
         return self._metrics.as_dict()
 
-    def _info(self, summary: dict[str, Any]) -> dict[str, Any]:
-        info = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in summary.items() if k != "event"}
+    def preview(self, current_A: float) -> StepRecord | None:
+        """The record the next step would give at ``current_A`` [A], without taking it.
+
+        Uses the simulator's ``snapshot()`` / ``restore()``: the env's state, clock and
+        metrics are unchanged afterwards. Returns None where the solver fails at that
+        current. This is how the look-ahead reference controller tries currents.
+
+        Raises:
+            RuntimeError: before :meth:`reset`.
+        """
+        if self._last is None:
+            raise RuntimeError("call reset() before preview()")
+        saved = self.sim.snapshot()
+        try:
+            return self._record(self.sim.step(float(current_A)))
+        except SimulationError:
+            return None
+        finally:
+            self.sim.restore(saved)
+
+    @property
+    def last_record(self) -> StepRecord | None:
+        """The :class:`StepRecord` of the last reset or step."""
+        return self._last
+
+    def _info(self, record: StepRecord) -> dict[str, Any]:
+        info = record.as_dict()
+        del info["event"]
         info["task_id"] = self.task_id
         info["episode_metrics"] = self._metrics.as_dict()
         return info
@@ -148,43 +173,41 @@ class FastChargeEnv(gym.Env, ABC):
     def _clip_obs(obs) -> np.ndarray:
         return np.clip(np.nan_to_num(np.asarray(obs, dtype=np.float32), nan=0.0), -OBS_BOUND, OBS_BOUND)
 
+    # -------------------------------------------------------------- limits and reward
+    def violates_limits(self, record: StepRecord) -> bool:
+        """Whether a step exceeded the voltage or temperature limit, or (with
+        ``plating_is_constraint``) went below the plating limit."""
+        s = self.settings
+        return bool(
+            record.step_max_cell_voltage_V > s.voltage_limit_V
+            or record.step_max_cell_temperature_K > s.temperature_limit_K
+            or (s.plating_is_constraint and record.step_min_plating_potential_V < s.plating_limit_V)
+        )
+
+    def _reward(self, prev: StepRecord, r: StepRecord) -> float:
+        """Reward of the transition prev -> r (formula in the class docstring)."""
+        s = self.settings
+        return float(
+            s.w_soc * (r.soc - prev.soc) - s.w_time
+            - s.w_v * max(0.0, r.step_max_cell_voltage_V - s.voltage_limit_V)
+            - s.w_T * max(0.0, r.step_max_cell_temperature_K - s.temperature_limit_K)
+            - s.w_plating * max(0.0, s.plating_limit_V - r.step_min_plating_potential_V)
+        )
+
     # -------------------------------------------------------------- subclass hooks
     task_id: str = ""
 
-    def _reset_sim(self, initial_soc: float) -> dict[str, Any]:
-        return self._summary(self.sim.reset(initial_soc))
+    @abstractmethod
+    def _configure(self, **own) -> None:
+        """Build the simulator from the env's own keyword-only arguments."""
 
-    def _step_sim(self, current_A: float) -> dict[str, Any]:
-        """One interval at ``current_A``; SimulationError propagates to :meth:`step`."""
-        return self._summary(self.sim.step(current_A))
+    def _before_reset(self, options: dict) -> None:
+        """Per-episode task sampling (the pack env draws a pack here); none by default."""
 
     @abstractmethod
-    def _summary(self, result) -> dict[str, Any]:
-        """Simulator result -> summary with at least ``time_s``, ``soc``, ``pack_current_A``,
-        ``max_cell_voltage_V``, ``max_cell_temperature_K``, ``min_plating_potential_V``,
-        ``event`` and the per-cell arrays ``cell_*``."""
-
-    def _reward(self, prev: dict[str, Any], s: dict[str, Any]) -> float:
-        """Reward of the transition prev -> s (formula in the class docstring)."""
-        dv = max(0.0, s["max_cell_voltage_V"] - self.voltage_limit_V)
-        dt = max(0.0, s["max_cell_temperature_K"] - self.temperature_limit_K)
-        return float(self.w_soc * (s["soc"] - prev["soc"]) - self.w_time - self.w_v * dv - self.w_T * dt
-                     - self._extra_penalty(s))
-
-    def _violated(self, s: dict[str, Any]) -> bool:
-        """Whether the voltage or temperature limit (or a subclass's own) was exceeded."""
-        return (s["max_cell_voltage_V"] > self.voltage_limit_V or s["max_cell_temperature_K"] > self.temperature_limit_K
-                or self._extra_violation(s))
-
-    def _extra_penalty(self, s: dict[str, Any]) -> float:
-        """A subclass's additional (positive) penalty; none by default."""
-        return 0.0
-
-    def _extra_violation(self, s: dict[str, Any]) -> bool:
-        """A subclass's additional constraint; none by default."""
-        return False
+    def _record(self, result) -> StepRecord:
+        """Simulator result -> :class:`StepRecord`."""
 
     @abstractmethod
-    def _observation(self, summary: dict[str, Any]) -> np.ndarray:
-        """Normalized observation from a summary."""
-
+    def _observation(self, record: StepRecord) -> np.ndarray:
+        """Normalized observation from a record."""

@@ -1,4 +1,4 @@
-"""The one metric vocabulary (DESIGN.md) for callbacks, evaluation and benchmarks."""
+"""The one metric vocabulary for callbacks, evaluation and benchmarks (episode-level keys)."""
 
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ class EpisodeMetrics:
     constraint_violations: int = 0
     episode_return: float = 0.0
 
-    def update(self, *, time_s, soc, max_voltage_V, max_temperature_K, min_plating_V, violated, reward):
+    def update(self, record, *, violated: bool, reward: float) -> None:
+        """Fold in one step's :class:`~rl_battery.envs.step_record.StepRecord`."""
         # Episodes end when the target SOC is reached, so elapsed time is the charge time.
-        self.charge_time_min = float(time_s) / 60.0
-        self.final_soc = float(soc)
-        self.max_cell_voltage_V = max(self.max_cell_voltage_V, float(max_voltage_V))
-        self.max_cell_temperature_K = max(self.max_cell_temperature_K, float(max_temperature_K))
-        self.min_plating_potential_V = min(self.min_plating_potential_V, float(min_plating_V))
+        self.charge_time_min = float(record.time_s) / 60.0
+        self.final_soc = float(record.soc)
+        self.max_cell_voltage_V = max(self.max_cell_voltage_V, float(record.step_max_cell_voltage_V))
+        self.max_cell_temperature_K = max(self.max_cell_temperature_K, float(record.step_max_cell_temperature_K))
+        self.min_plating_potential_V = min(self.min_plating_potential_V, float(record.step_min_plating_potential_V))
         self.constraint_violations += int(bool(violated))
         self.episode_return += float(reward)
 

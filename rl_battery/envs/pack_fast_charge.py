@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -16,8 +16,9 @@ from rl_battery.envs.charging import (
     VOLTAGE_SCALE_V,
     FastChargeEnv,
 )
+from rl_battery.envs.step_record import StepRecord
 from rl_battery.sim.heterogeneity import CellHeterogeneity
-from rl_battery.sim.pack import PackSimulator
+from rl_battery.sim.pack import PackSimulator, PackStepResult
 
 _SPREAD_SCALES = (0.05, 2.0, 0.02)  # std scales: voltage [V], temperature [K], SOC [-]
 
@@ -28,7 +29,7 @@ class PackFastCharge(FastChargeEnv):
     ## Description
     A liionpack pack (default 3P6S, Chen2020 SPMe + lumped thermal cells, see
     :class:`rl_battery.sim.PackSimulator`) whose cells differ in SOH, capacity, contact
-    resistance and cooling, sampled once per env from ``pack_seed``. Every 90 s the agent
+    resistance and cooling, sampled from ``pack_seed`` (see Starting State). Every 90 s the agent
     sets the pack charging current. The pack SOC is the mean cell SOC.
 
     ## Action Space
@@ -63,7 +64,11 @@ class PackFastCharge(FastChargeEnv):
 
     ## Starting State
     Cells at rest at ambient temperature, all at the same SOC drawn uniformly from
-    ``initial_soc`` (a number or a [low, high] pair; default 0.1).
+    ``initial_soc`` (a number or a [low, high] pair; default 0.1). With a list of
+    ``pack_seed`` values or a [low, high] ``soh_mean`` range, every episode first draws a new
+    pack (seed from the list, mean SOH uniform in the range; the cells are re-sampled without
+    rebuilding the model), so one policy learns over a distribution of packs; the pack SOH is
+    observation 13 and ``info["task_id"]`` names the pack.
 
     ## Episode End
     * Terminated: pack SOC >= ``target_soc`` (default 0.8).
@@ -74,17 +79,23 @@ class PackFastCharge(FastChargeEnv):
     * Truncated: ``max_steps`` steps (default 60, i.e. 90 min).
 
     ## Arguments
-    ``gymnasium.make("PackFastCharge-v0", **env_config)`` with any of: ``Np`` (3), ``Ns`` (6),
-    ``parameter_set`` ("Chen2020"), ``pack_seed`` (0), ``soh_mean`` (0.9), ``soh_std``
-    (0.03), ``min_current_A`` (1 A x Np), ``max_current_A`` (7.5 A x Np), ``target_soc`` (0.8),
-    ``initial_soc`` (0.1), ``max_steps`` (60), ``voltage_limit_V`` (4.2), ``temperature_limit_K``
-    (318.15), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V), ``w_T`` (1 per K),
-    ``failure_penalty`` (50), ``ambient_temperature_K`` (298.15), ``dt_s`` (90).
+    ``gymnasium.make("PackFastCharge-v0", **env_config)`` with its own arguments ``Np`` (3),
+    ``Ns`` (6), ``parameter_set`` ("Chen2020"), ``pack_seed`` (0, or a list to draw from per
+    episode), ``soh_mean`` (0.9, or a [low, high] range drawn per episode), ``soh_std``
+    (0.03), ``mesh`` ("coarse", see :data:`rl_battery.sim.pack.MESHES`), and every field of
+    :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` (1 A x Np),
+    ``max_current_A`` (7.5 A x Np), ``target_soc`` (0.8), ``initial_soc`` (0.1),
+    ``max_steps`` (60), ``dt_s`` (90), ``ambient_temperature_K`` (298.15),
+    ``voltage_limit_V`` (4.2), ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0),
+    ``plating_is_constraint`` (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V),
+    ``w_T`` (1 per K), ``w_plating`` (0), ``failure_penalty`` (50). Unknown keys raise
+    `TypeError` listing the valid ones.
     """
 
-    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs):
-        # RLlib passes env_config as one mapping, gymnasium.make as keyword arguments.
-        self._configure(**{**dict(config or {}), **kwargs})
+    @classmethod
+    def _settings_defaults(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        np_ = int(config.get("Np", 3))
+        return {"min_current_A": 1.0 * np_, "max_current_A": 7.5 * np_}
 
     def _configure(
         self,
@@ -92,70 +103,67 @@ class PackFastCharge(FastChargeEnv):
         Np: int = 3,
         Ns: int = 6,
         parameter_set: str = "Chen2020",
-        pack_seed: int = 0,
-        soh_mean: float = 0.9,
+        pack_seed: int | Sequence[int] = 0,
+        soh_mean: float | Sequence[float] = 0.9,
         soh_std: float = 0.03,
-        min_current_A: float | None = None,
-        max_current_A: float | None = None,
-        target_soc: float = 0.8,
-        initial_soc: float | tuple[float, float] = 0.1,
-        max_steps: int = 60,
-        voltage_limit_V: float = 4.2,
-        temperature_limit_K: float = 318.15,
-        w_soc: float = 100.0,
-        w_time: float = 1.0,
-        w_v: float = 100.0,
-        w_T: float = 1.0,
-        failure_penalty: float = 50.0,
-        ambient_temperature_K: float = 298.15,
-        dt_s: float = 90.0,
-    ):
-        super().__init__(
-            min_current_A=1.0 * Np if min_current_A is None else min_current_A,
-            max_current_A=7.5 * Np if max_current_A is None else max_current_A,
-            target_soc=target_soc,
-            initial_soc=initial_soc,
-            max_steps=max_steps,
-            failure_penalty=failure_penalty,
-            voltage_limit_V=voltage_limit_V, temperature_limit_K=temperature_limit_K,
-            w_soc=w_soc, w_time=w_time, w_v=w_v, w_T=w_T,
-        )
+        mesh: str = "coarse",
+    ) -> None:
+        self._seeds = [int(v) for v in pack_seed] if isinstance(pack_seed, Sequence) else [int(pack_seed)]
+        soh_range = tuple(float(v) for v in soh_mean) if isinstance(soh_mean, Sequence) else (float(soh_mean),) * 2
+        if not self._seeds or len(soh_range) != 2 or not 0.5 < soh_range[0] <= soh_range[1] <= 1.0:
+            raise ValueError(f"pack_seed must be an int or a non-empty list, soh_mean a number or [low, high] "
+                             f"in (0.5, 1]; got pack_seed={pack_seed!r}, soh_mean={soh_mean!r}")
+        self._soh_range, self._soh_std, self._parameter_set = soh_range, float(soh_std), parameter_set
+        s = self.settings
         self.sim = PackSimulator(
             Np, Ns, parameter_set,
-            heterogeneity=CellHeterogeneity(soh_mean=soh_mean, soh_std=soh_std),
-            seed=pack_seed, dt_s=dt_s, ambient_temperature_K=ambient_temperature_K,
+            heterogeneity=CellHeterogeneity(soh_mean=soh_range[0], soh_std=soh_std),
+            seed=self._seeds[0], dt_s=s.dt_s, ambient_temperature_K=s.ambient_temperature_K, mesh=mesh,
         )
-        self.task_id = f"pack:{parameter_set}:{Np}P{Ns}S:seed={pack_seed}:soh={self.sim.pack_soh:.3f}"
+        self._pack = (self._seeds[0], soh_range[0])
+        self._set_task_id()
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(14,), dtype=np.float32)
 
-    def _summary(self, r) -> dict[str, Any]:
-        return {
-            "time_s": r.time_s,
-            "soc": float(np.mean(r.cell_soc)),
-            "pack_current_A": r.pack_current_A,
-            "pack_voltage_V": r.pack_voltage_V,
-            "pack_soh": self.sim.pack_soh,
-            "max_cell_voltage_V": float(np.max(r.cell_max_voltage_V)),
-            "max_cell_temperature_K": float(np.max(r.cell_max_temperature_K)),
-            "min_plating_potential_V": float(np.min(r.cell_min_plating_potential_V)),
-            "cell_current_A": r.cell_current_A,
-            "cell_voltage_V": r.cell_voltage_V,
-            "cell_ocv_V": r.cell_ocv_V,
-            "cell_temperature_K": r.cell_temperature_K,
-            "cell_soc": r.cell_soc,
-            "cell_resistance_Ohm": r.cell_resistance_Ohm,
-            "cell_min_plating_potential_V": r.cell_min_plating_potential_V,
-            "event": r.event,
-        }
+    @property
+    def samples_packs(self) -> bool:
+        """Whether each episode draws a new pack (a seed list or an SOH range was given)."""
+        return len(self._seeds) > 1 or self._soh_range[0] < self._soh_range[1]
 
-    def _observation(self, s: dict[str, Any]) -> np.ndarray:
-        v, t, soc = s["cell_voltage_V"], s["cell_temperature_K"], s["cell_soc"]
+    def _before_reset(self, options: dict) -> None:
+        if not self.samples_packs:
+            return
+        seed = int(self.np_random.choice(self._seeds))
+        lo, hi = self._soh_range
+        soh = float(self.np_random.uniform(lo, hi)) if hi > lo else lo
+        self.sim.set_cells(CellHeterogeneity(soh_mean=soh, soh_std=self._soh_std), seed)
+        self._pack = (seed, soh)
+        self._set_task_id()
+
+    def _set_task_id(self) -> None:
+        sim = self.sim
+        self.task_id = (f"pack:{self._parameter_set}:{sim.Np}P{sim.Ns}S:seed={self._pack[0]}:"
+                        f"soh_mean={self._pack[1]:.3f}:soh={sim.pack_soh:.3f}")
+
+    def _record(self, r: PackStepResult) -> StepRecord:
+        return StepRecord(
+            time_s=r.time_s, soc=float(np.mean(r.cell_soc)), current_A=r.pack_current_A,
+            pack_voltage_V=r.pack_voltage_V, soh=self.sim.pack_soh,
+            step_max_cell_voltage_V=float(np.max(r.cell_max_voltage_V)),
+            step_max_cell_temperature_K=float(np.max(r.cell_max_temperature_K)),
+            step_min_plating_potential_V=float(np.min(r.cell_min_plating_potential_V)),
+            cell_current_A=r.cell_current_A, cell_voltage_V=r.cell_voltage_V, cell_ocv_V=r.cell_ocv_V,
+            cell_temperature_K=r.cell_temperature_K, cell_soc=r.cell_soc,
+            cell_step_min_plating_potential_V=r.cell_min_plating_potential_V, event=r.event,
+        )
+
+    def _observation(self, r: StepRecord) -> np.ndarray:
+        v, t, soc = r.cell_voltage_V, r.cell_temperature_K, r.cell_soc
         sv, st, ss = _SPREAD_SCALES
         obs = [
             *((np.array([v.max(), v.min(), v.mean()]) - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V), v.std() / sv,
             *((np.array([t.max(), t.min(), t.mean()]) - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K), t.std() / st,
             soc.max(), soc.min(), soc.mean(), soc.std() / ss,
-            s["pack_current_A"] / self.max_current_A,
-            s["pack_soh"],
+            r.current_A / self.max_current_A,
+            r.soh,
         ]
         return self._clip_obs(obs)

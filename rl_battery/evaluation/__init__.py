@@ -1,6 +1,7 @@
 """Roll a policy (checkpoint or baseline) on an env: metrics, traces, plots."""
 
 from rl_battery.evaluation.checkpoint_policy import CheckpointPolicy, load_checkpoint_policy
-from rl_battery.evaluation.evaluate import evaluate_checkpoint, format_comparison
+from rl_battery.evaluation.evaluate import compare_on_env, evaluate_checkpoint, format_comparison, merge_env_config
 
-__all__ = ["CheckpointPolicy", "load_checkpoint_policy", "evaluate_checkpoint", "format_comparison"]
+__all__ = ["CheckpointPolicy", "load_checkpoint_policy", "evaluate_checkpoint", "compare_on_env", "format_comparison",
+           "merge_env_config"]

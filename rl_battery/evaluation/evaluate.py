@@ -1,92 +1,146 @@
-"""Evaluate a checkpoint on its real env against the best CC-CV: metrics JSON, trace CSV, PNG."""
+"""Evaluate a checkpoint on a real env against the reference controllers: metrics JSON, trace
+CSV, PNG.
+
+Every policy is reported next to the best feasible CC-CV, the best feasible CC-CT-CV and the
+look-ahead reference on the same env and start SOC, with each charge time as a ratio to the
+look-ahead's.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from rl_battery.baselines.cccv import CCCVPolicy, best_cccv, run_episode
+from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
 from rl_battery.data.atomic import atomic_path
-from rl_battery.envs.metrics import METRIC_KEYS
+from rl_battery.envs import METRIC_KEYS, run_episode, valid_env_config_keys
 from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 from rl_battery.evaluation.plots import plot_traces
 
+#: Row order and labels of the comparison.
+POLICIES = ("policy", "lookahead", "cc_ct_cv", "cccv")
+LABELS = {"policy": "RL policy", "lookahead": "look-ahead", "cc_ct_cv": "CC-CT-CV", "cccv": "CC-CV"}
 
-def _trace_row(label: str, episode: int, info: dict) -> dict:
+
+def merge_env_config(env_class: type, base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` with ``override`` on top; unknown override keys are rejected.
+
+    Raises:
+        ValueError: an override key the env does not take (the message lists the valid ones).
+    """
+    override = dict(override or {})
+    valid = valid_env_config_keys(env_class)
+    unknown = sorted(set(override) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown env_config key(s) {unknown} for {env_class.__name__}; valid: {', '.join(valid)}")
+    return {**base, **override}
+
+
+def _trace_row(label: str, info: dict) -> dict:
     soc = np.asarray(info["cell_soc"])
     return {
         "policy": label,
-        "episode": episode,
         "time_min": info["time_s"] / 60.0,
-        "current_A": info["pack_current_A"],
-        "max_cell_voltage_V": info["max_cell_voltage_V"],
-        "max_cell_temperature_K": info["max_cell_temperature_K"],
+        "current_A": info["current_A"],
+        "step_max_cell_voltage_V": info["step_max_cell_voltage_V"],
+        "step_max_cell_temperature_K": info["step_max_cell_temperature_K"],
         "soc": info["soc"],
         "soc_spread": float(soc.max() - soc.min()),
-        "min_plating_potential_V": info["min_plating_potential_V"],
+        "step_min_plating_potential_V": info["step_min_plating_potential_V"],
         "reward": info["reward"],
     }
 
 
-def _mean_metrics(rows: list[dict]) -> dict[str, float]:
-    return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS}
+def compare_on_env(env, act: Callable | None, *, initial_soc: float, trace: list | None = None,
+                   label: str = "policy") -> dict[str, dict]:
+    """Metrics of ``act`` (may be None) and of the three reference controllers on ``env``.
+
+    Returns ``{name: metrics}`` for the names of :data:`POLICIES` (``policy`` only when
+    ``act`` is given); each metrics dict adds ``ratio_to_lookahead`` (charge time / the
+    look-ahead's) and, for the CC families, ``cc_current_A``. Appends per-step rows to
+    ``trace`` when given.
+    """
+    base = env.unwrapped
+
+    def roll(name, policy):
+        on_step = (lambda info: trace.append(_trace_row(name, info))) if trace is not None else None
+        return run_episode(env, policy, initial_soc=initial_soc, on_step=on_step)
+
+    results: dict[str, dict] = {}
+    if act is not None:
+        results[label] = roll(label, act)
+    results["lookahead"] = roll("lookahead", LookaheadPolicy(base))
+    current, _, _ = best_cc_ct_cv(env, initial_soc=initial_soc)
+    results["cc_ct_cv"] = dict(roll("cc_ct_cv", CCCTCVPolicy(base, current)), cc_current_A=current)
+    current, _, _ = best_cccv(env, initial_soc=initial_soc)
+    results["cccv"] = dict(roll("cccv", CCCVPolicy(base, current)), cc_current_A=current)
+    reference = results["lookahead"]["charge_time_min"]
+    for metrics in results.values():
+        metrics["ratio_to_lookahead"] = metrics["charge_time_min"] / reference
+    return results
 
 
-def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = None, episodes: int = 1,
-                        initial_soc: float = 0.1, cccv_sweep: int = 6) -> dict:
-    """Run ``episodes`` deterministic episodes of the checkpoint's policy from
-    ``initial_soc`` and the best CC-CV (sweep of ``cccv_sweep`` CC currents) on the same env.
+def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = None, initial_soc: float = 0.1,
+                        env_config: dict[str, Any] | None = None) -> dict:
+    """One deterministic episode of the checkpoint's policy from ``initial_soc`` and the
+    reference controllers on the same env.
 
-    Writes ``metrics.json``, ``trace.csv`` and ``charging.png`` to ``out_dir`` (default
-    ``<checkpoint>/evaluation``), atomically. Returns the metrics dict.
+    Args:
+        checkpoint: an RLlib Algorithm checkpoint folder.
+        out_dir: output folder (default ``<checkpoint>/evaluation``).
+        initial_soc: start SOC of every episode.
+        env_config: keys merged over the checkpoint's env_config (e.g. another pack:
+            ``{"pack_seed": 7, "soh_mean": 0.8}``); unknown keys raise ValueError.
+
+    Writes ``metrics.json``, ``trace.csv`` and ``charging.png`` atomically; returns the
+    metrics dict (``results``: one metrics dict per policy, see :func:`compare_on_env`).
     """
     policy = load_checkpoint_policy(checkpoint)
-    env = policy.env_class(policy.env_config)
+    config = merge_env_config(policy.env_class, policy.env_config, env_config)
+    env = policy.env_class(config)
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
-
-    trace, rl_rows = [], []
-    for ep in range(int(episodes)):
-        m = run_episode(env, lambda obs, info: policy.act(obs), initial_soc=initial_soc,
-                        on_step=lambda info, ep=ep: trace.append(_trace_row("rl", ep, info)))
-        rl_rows.append(m)
-
-    lo, hi = env.min_current_A, env.max_current_A
-    sweep = np.linspace(lo + 0.25 * (hi - lo), hi, int(cccv_sweep))
-    best_current, cccv_metrics, sweep_rows = best_cccv(env, sweep, initial_soc=initial_soc)
-    baseline = CCCVPolicy(env, best_current)
-    run_episode(env, baseline, initial_soc=initial_soc, on_step=lambda info: trace.append(_trace_row("cccv", 0, info)))
-
+    trace: list[dict] = []
+    results = compare_on_env(env, lambda obs, info: policy.act(obs), initial_soc=initial_soc, trace=trace)
     result = {
         "checkpoint": str(Path(checkpoint).resolve()),
         "algorithm": policy.algorithm,
         "env": policy.env_class.__name__,
-        "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in policy.env_config.items()},
+        "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()},
         "task_id": env.task_id,
         "initial_soc": initial_soc,
         "target_soc": env.target_soc,
-        "episodes": int(episodes),
-        "policy": _mean_metrics(rl_rows),
-        "cccv": {"cc_current_A": best_current, **cccv_metrics},
-        "cccv_sweep": sweep_rows,
+        "results": results,
     }
+    out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     frame = pd.DataFrame(trace)
     with atomic_path(out / "trace.csv") as tmp:
         frame.to_csv(tmp, index=False)
-    plot_traces(frame, out / "charging.png", title=f"{policy.algorithm} vs CC-CV ({best_current:.1f} A) on {env.task_id}")
+    plot_traces(frame, out / "charging.png", labels=LABELS, title=f"{policy.algorithm} on {env.task_id}")
     result["files"] = {name: str(out / name) for name in ("metrics.json", "trace.csv", "charging.png")}
     return result
 
 
-def format_comparison(result: dict) -> str:
-    """Side-by-side text table of policy and CC-CV metrics."""
-    lines = [f"{'metric':<26}{'policy':>12}{'CC-CV':>12}"]
-    for key in METRIC_KEYS:
-        lines.append(f"{key:<26}{result['policy'][key]:>12.4g}{result['cccv'][key]:>12.4g}")
-    lines.append(f"(CC-CV: best of the sweep, CC phase {result['cccv']['cc_current_A']:.2f} A)")
+def format_comparison(results: dict[str, dict]) -> str:
+    """Text table: one row per policy, charge time, ratio to look-ahead, limits, violations."""
+    head = f"{'policy':<12}{'charge min':>11}{'ratio':>7}{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}"
+    lines = [head]
+    for name in POLICIES:
+        if name not in results:
+            continue
+        m = results[name]
+        label = LABELS[name] + (f" {m['cc_current_A']:.1f}A" if "cc_current_A" in m else "")
+        lines.append(
+            f"{label:<12}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}{m['final_soc']:>10.3f}"
+            f"{m['max_cell_voltage_V']:>8.3f}{m['max_cell_temperature_K']:>9.2f}{m['min_plating_potential_V']:>11.3f}"
+            f"{int(m['constraint_violations']):>6d}"
+        )
     return "\n".join(lines)
+
+
+__all__ = ["evaluate_checkpoint", "compare_on_env", "format_comparison", "merge_env_config", "METRIC_KEYS"]

@@ -22,12 +22,13 @@ from torch import nn
 class _EnsembleLinear(nn.Module):
     """E independent linear layers applied with one batched matmul: (E, B, i) -> (E, B, o)."""
 
-    def __init__(self, ensemble_size: int, in_features: int, out_features: int):
+    def __init__(self, ensemble_size: int, in_features: int, out_features: int, generator: torch.Generator):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(ensemble_size, in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_features))
-        for w in self.weight:
-            nn.init.trunc_normal_(w, std=1.0 / (2.0 * np.sqrt(in_features)))
+        with torch.no_grad():
+            for w in self.weight:
+                nn.init.trunc_normal_(w, std=1.0 / (2.0 * np.sqrt(in_features)), generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -76,12 +77,15 @@ class EnsembleSurrogate(nn.Module):
         if min(obs_dim, act_dim, ensemble_size, hidden_size, num_layers) < 1:
             raise ValueError("obs_dim, act_dim, ensemble_size, hidden_size and num_layers must be >= 1")
         self.obs_dim, self.act_dim, self.ensemble_size = obs_dim, act_dim, ensemble_size
+        # Own generator for initialisation, minibatches and sampling: the global torch RNG
+        # (which RLlib's learner also uses) is never touched.
         self.generator = torch.Generator().manual_seed(int(seed))
-        torch.manual_seed(int(seed))
         out = obs_dim + 1  # delta obs, reward
         sizes = [obs_dim + act_dim] + [hidden_size] * num_layers
-        self.hidden = nn.ModuleList(_EnsembleLinear(ensemble_size, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.head = _EnsembleLinear(ensemble_size, hidden_size, 2 * out + 1)  # mean, logvar, done logit
+        self.hidden = nn.ModuleList(
+            _EnsembleLinear(ensemble_size, a, b, self.generator) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.head = _EnsembleLinear(ensemble_size, hidden_size, 2 * out + 1, self.generator)  # mean, logvar, done
         self.max_logvar = nn.Parameter(torch.full((1, 1, out), 0.5))
         self.min_logvar = nn.Parameter(torch.full((1, 1, out), -10.0))
         for name in ("in_mean", "in_std", "out_mean", "out_std"):

@@ -35,23 +35,40 @@ def branched_rollout(surrogate: EnsembleSurrogate, policy: Callable[[torch.Tenso
     Args:
         policy: maps obs (B, obs_dim) -> action (B, act_dim) in the surrogate's action scale.
         start_obs: (B, obs_dim) real observations to branch from.
+        horizon: steps per branch (>= 1).
         obs_low, obs_high: observation-space bounds; predictions are clipped to them.
 
     Returns:
-        dict of arrays obs, action, reward, next_obs (N, ...) and terminated (N,) bool, N <=
-        B * horizon: a branch stops after its first predicted termination (p > 0.5).
+        Per-branch arrays: ``obs`` (B, H + 1, obs_dim), ``action`` (B, H, act_dim),
+        ``reward`` (B, H), ``terminated`` (B,) bool and ``length`` (B,) int. A branch stops
+        after its first predicted termination (p > 0.5); entries past ``length`` are
+        padding. One branch is one synthetic episode.
     """
     obs = torch.as_tensor(start_obs, dtype=torch.float32)
     low, high = torch.as_tensor(obs_low, dtype=torch.float32), torch.as_tensor(obs_high, dtype=torch.float32)
-    out = {k: [] for k in ("obs", "action", "reward", "next_obs", "terminated")}
-    for _ in range(int(horizon)):
-        if len(obs) == 0:
+    n, horizon = len(obs), int(horizon)
+    observations = torch.zeros((n, horizon + 1, obs.shape[1]))
+    observations[:, 0] = obs
+    actions, rewards = None, torch.zeros((n, horizon))
+    alive = torch.ones(n, dtype=torch.bool)
+    terminated = torch.zeros(n, dtype=torch.bool)
+    length = torch.zeros(n, dtype=torch.long)
+    for t in range(horizon):
+        if not alive.any():
             break
-        action = policy(obs)
-        next_obs, reward, p_done = surrogate.predict(obs, action, sample=True)
+        idx = torch.nonzero(alive).squeeze(1)
+        action = policy(obs[idx])
+        if actions is None:
+            actions = torch.zeros((n, horizon, action.shape[1]))
+        next_obs, reward, p_done = surrogate.predict(obs[idx], action, sample=True)
         next_obs = torch.maximum(torch.minimum(next_obs, high), low)
+        actions[idx, t], rewards[idx, t], observations[idx, t + 1] = action, reward, next_obs
+        length[idx] += 1
         done = p_done > 0.5
-        for key, value in (("obs", obs), ("action", action), ("reward", reward), ("next_obs", next_obs), ("terminated", done)):
-            out[key].append(value.numpy())
-        obs = next_obs[~done]
-    return {k: (np.concatenate(v) if v else np.zeros((0,))) for k, v in out.items()}
+        terminated[idx[done]] = True
+        alive[idx[done]] = False
+        obs = observations[:, t + 1].clone()
+    return {
+        "obs": observations.numpy(), "action": (actions if actions is not None else torch.zeros((n, horizon, 1))).numpy(),
+        "reward": rewards.numpy(), "terminated": terminated.numpy(), "length": length.numpy(),
+    }

@@ -1,0 +1,38 @@
+"""Roll one episode of any policy on a fast-charging env (baselines, checkpoints, benchmarks)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+#: A policy: (observation, info of the last step) -> action in the env's action space.
+Policy = Callable[[np.ndarray, dict], np.ndarray]
+
+
+def run_episode(env, act: Policy, *, initial_soc: float | None = None, seed: int | None = None,
+                on_step: Callable[[dict], None] | None = None) -> dict[str, float]:
+    """Roll one episode with ``act(obs, info) -> action``; return the env's episode metrics.
+
+    Args:
+        env: a fast-charging env (wrapped or not).
+        act: the policy; it sees the info of the last reset/step (a stateful baseline calls
+            its own ``reset`` when ``info["time_s"] == 0``, or is reset by the caller).
+        initial_soc: start SOC (else the env's own ``initial_soc`` setting).
+        seed: passed to ``env.reset``.
+        on_step: receives every info dict (the reset's too), with ``info["reward"]`` added.
+
+    Returns:
+        ``env.unwrapped.episode_metrics`` (keys :data:`rl_battery.envs.METRIC_KEYS`).
+    """
+    options = None if initial_soc is None else {"initial_soc": initial_soc}
+    obs, info = env.reset(seed=seed, options=options)
+    if on_step:
+        on_step(dict(info, reward=0.0))
+    done = False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(act(obs, info))
+        if on_step:
+            on_step(dict(info, reward=reward))
+        done = terminated or truncated
+    return env.unwrapped.episode_metrics

@@ -1,0 +1,64 @@
+"""The per-step record every consumer reads: envs, baselines, evaluation and the Parquet writer.
+
+Field names are the Parquet column names (:mod:`rl_battery.data.rollouts`) and the keys of
+the env's ``info`` dict. Quantities measured over a step's output points say so:
+``step_max_*`` is the maximum over the step, ``step_min_*`` the minimum; plain names are
+end-of-step values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """State after one control step (or at reset). SI units, currents charging-positive.
+
+    Attributes:
+        time_s: time since reset [s].
+        soc: SOC of the cell, or of the pack (mean cell SOC) [-].
+        current_A: charging current applied during the step [A] (the pack current for a
+            pack; 0 at reset).
+        pack_voltage_V: terminal voltage at the end of the step [V] (a cell's own voltage).
+        soh: state of health [-] (a pack's weakest parallel group; 1 for a fresh cell).
+        step_max_cell_voltage_V: highest cell voltage over the step's output points [V].
+        step_max_cell_temperature_K: highest cell temperature over the step [K].
+        step_min_plating_potential_V: lowest plating indicator (phi_s - phi_e at the
+            separator) over the step and cells [V]; < 0 V: lithium plating possible.
+        cell_current_A, cell_voltage_V, cell_ocv_V, cell_temperature_K, cell_soc: per-cell
+            end-of-step values, shape (n_cells,) (n_cells = 1 for a single cell).
+        cell_step_min_plating_potential_V: per-cell minimum of the plating indicator over
+            the step, shape (n_cells,) [V].
+        event: PyBaMM event that stopped the step (the hard safety cut-off), else None.
+    """
+
+    time_s: float
+    soc: float
+    current_A: float
+    pack_voltage_V: float
+    soh: float
+    step_max_cell_voltage_V: float
+    step_max_cell_temperature_K: float
+    step_min_plating_potential_V: float
+    cell_current_A: np.ndarray
+    cell_voltage_V: np.ndarray
+    cell_ocv_V: np.ndarray
+    cell_temperature_K: np.ndarray
+    cell_soc: np.ndarray
+    cell_step_min_plating_potential_V: np.ndarray
+    event: str | None = None
+
+    def as_dict(self) -> dict:
+        """Field name -> value, arrays copied (the env's ``info`` carries this)."""
+        return {f: (v.copy() if isinstance(v, np.ndarray) else v) for f, v in ((f, getattr(self, f)) for f in FIELDS)}
+
+
+#: Field names in declaration order.
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
+#: Per-cell array fields.
+PER_CELL_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f.startswith("cell_"))
+#: Scalar float fields.
+SCALAR_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f not in PER_CELL_FIELDS and f != "event")
