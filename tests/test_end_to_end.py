@@ -34,7 +34,8 @@ def mbrl_checkpoint(ray_session, tmp_path_factory):
         .env_runners(num_env_runners=0, rollout_fragment_length=24)
         .training(offline_data_dir=str(root / "offline"), num_steps_sampled_before_learning_starts=24,
                   num_updates_per_iteration=2, train_batch_size_per_learner=32, surrogate_hidden_size=16,
-                  surrogate_num_layers=1, surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=16)
+                  surrogate_num_layers=1, surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=16,
+                  prefill_policy="lookahead", prefill_episodes=1)
         .reporting(min_sample_timesteps_per_iteration=24, min_time_s_per_iteration=0)
         .callbacks(BatteryMetricsCallback)
         .fault_tolerance(restart_failed_sub_environments=True)
@@ -57,8 +58,10 @@ def test_one_mbrl_iteration_writes_parquet_and_reports_metrics(mbrl_checkpoint):
     assert np.isfinite(result["mbrl"]["surrogate_val_obs_mse"])
     assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 24
     table = read_rollouts(mbrl_checkpoint["rollout_dir"])
-    assert len(table) == result["mbrl"]["real_transitions_written"]
-    assert set(table.column("source").to_pylist()) == {"real"}
+    sources = table.column("source").to_pylist()
+    assert sources.count("real") == result["mbrl"]["real_transitions_written"]
+    # The warm start: one look-ahead episode, written with its controller's name.
+    assert sources.count("lookahead") == result["mbrl"]["prefill_transitions"] > 0
     assert len(table.column("cell_soc")[0].as_py()) == 4
 
 
@@ -73,16 +76,31 @@ def test_restore_keeps_surrogate_weights(mbrl_checkpoint):
         restored.stop()
 
 
-def test_rllib_evaluate_writes_metrics_and_plot(mbrl_checkpoint, tmp_path):
+def test_rllib_evaluate_compares_with_the_references_on_another_pack(mbrl_checkpoint, tmp_path):
     rllib = Path(sys.executable).with_name("rllib")
-    proc = subprocess.run([str(rllib), "evaluate", str(mbrl_checkpoint["path"]), "--out", str(tmp_path), "--cccv-sweep", "2"],
+    proc = subprocess.run([str(rllib), "evaluate", str(mbrl_checkpoint["path"]), "--out", str(tmp_path),
+                           "--initial-soc", "0.5", "--env-config", '{"pack_seed": 7, "soh_mean": 0.8}'],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "CC-CV" in proc.stdout and "charge_time_min" in proc.stdout
+    for label in ("RL policy", "look-ahead", "CC-CT-CV", "CC-CV", "ratio"):
+        assert label in proc.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["policy"]["final_soc"] > 0.1 and metrics["cccv"]["final_soc"] >= 0.8
+    assert "seed=7" in metrics["task_id"] and metrics["env_config"]["soh_mean"] == 0.8
+    results = metrics["results"]
+    assert results["lookahead"]["ratio_to_lookahead"] == 1.0
+    assert results["lookahead"]["constraint_violations"] == 0 and results["lookahead"]["final_soc"] >= 0.8
+    assert results["cccv"]["charge_time_min"] >= results["lookahead"]["charge_time_min"]
+    assert results["policy"]["ratio_to_lookahead"] == pytest.approx(
+        results["policy"]["charge_time_min"] / results["lookahead"]["charge_time_min"])
     assert (tmp_path / "charging.png").read_bytes()[:4] == b"\x89PNG"
-    assert "max_cell_temperature_K" in (tmp_path / "trace.csv").read_text().splitlines()[0]
+    assert "step_max_cell_temperature_K" in (tmp_path / "trace.csv").read_text().splitlines()[0]
+
+
+def test_rllib_evaluate_rejects_an_unknown_env_config_key(mbrl_checkpoint, tmp_path):
+    rllib = Path(sys.executable).with_name("rllib")
+    proc = subprocess.run([str(rllib), "evaluate", str(mbrl_checkpoint["path"]), "--env-config", '{"pak_seed": 7}'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "pak_seed" in proc.stderr and "pack_seed" in proc.stderr
 
 
 def test_rllib_evaluate_rejects_a_non_checkpoint(tmp_path):
