@@ -52,6 +52,13 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
     if isinstance(env_class, str):
         raise ValueError(f"checkpoint env {env_class!r} is a registered name; rl_battery passes env classes")
     module = RLModule.from_checkpoint(module_dir)
+    return CheckpointPolicy(act=deterministic_policy(module), env_class=env_class, env_config=env_config,
+                            algorithm=ctor["class"].__name__)
+
+
+def deterministic_policy(module: RLModule) -> Callable[[np.ndarray], np.ndarray]:
+    """obs (obs_dim,) -> the module's deterministic action in its action space (see
+    :func:`load_checkpoint_policy` for the rule per distribution)."""
     dist_cls = module.get_inference_action_dist_cls()
     space = module.action_space
 
@@ -67,4 +74,4 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
         a = a[0].numpy()
         return (space.low + 0.5 * (a + 1.0) * (space.high - space.low)).astype(space.dtype)
 
-    return CheckpointPolicy(act=act, env_class=env_class, env_config=env_config, algorithm=ctor["class"].__name__)
+    return act

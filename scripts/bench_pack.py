@@ -1,0 +1,171 @@
+"""Benchmark the pack task: learned policies (MBRL and model-free SAC, several seeds) against the
+best feasible CC-CV, CC-CT-CV and the look-ahead reference on the four README packs and two
+held-out packs. Writes JSON, a Markdown table and a learning-curve PNG.
+
+    python scripts/bench_pack.py [--seeds 0 1 2] [--iterations 48] [--eval-every 8] [--out bench_results/bench_pack]
+
+Both learners come from tune_configs/pack_mbrl.yaml (one policy over a distribution of packs,
+warm-started from look-ahead episodes); "SAC" is the same run with synthetic_ratio 0 (no
+surrogate), so the two differ only in the synthetic data. Charge time 10 -> 80 % SOC of the
+deterministic policy; ratios are to the look-ahead on the same pack.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: (pack seed, mean SOH): the README's four packs, then two held out of training.
+PACKS = [(0, 0.95), (1, 0.95), (0, 0.85), (1, 0.85), (100, 0.9), (101, 0.9)]
+HELD_OUT_SEEDS = {100, 101}
+
+
+def pack_env(env_class, env_config, seed, soh):
+    return env_class(dict(env_config, pack_seed=seed, soh_mean=soh))
+
+
+def evaluate_policy(act, env_class, env_config, packs) -> list[dict]:
+    from rl_battery.envs import run_episode
+
+    return [run_episode(pack_env(env_class, env_config, s, h), lambda obs, info: act(obs), initial_soc=0.1)
+            for s, h in packs]
+
+
+def train(spec, *, label, seed, iterations, eval_every, synthetic_ratio, out, env_class, env_config, curve_packs):
+    from rl_battery.evaluation.checkpoint_policy import deterministic_policy
+    from rl_battery.experiments import build_algorithm_config
+
+    config = build_algorithm_config(spec, experiment="pack_mbrl", project_root=out)
+    config.debugging(seed=seed)
+    config.training(offline_data_dir=str(out / "offline_data" / f"{label}_seed{seed}"))
+    if synthetic_ratio is not None:
+        config.training(synthetic_ratio=synthetic_ratio)
+    algo = config.build_algo()
+    curve, start = [], time.time()
+    try:
+        for it in range(1, iterations + 1):
+            result = algo.train()
+            if it % eval_every == 0 or it == iterations:
+                act = deterministic_policy(algo.get_module())
+                rows = evaluate_policy(act, env_class, env_config, curve_packs)
+                episodes = result["env_runners"].get("num_episodes_lifetime", 0) + config.prefill_episodes
+                curve.append({"iteration": it, "real_episodes": float(episodes),
+                              "charge_time_min": float(np.mean([r["charge_time_min"] for r in rows])),
+                              "violations": float(np.sum([r["constraint_violations"] for r in rows])),
+                              "final_soc": float(np.mean([r["final_soc"] for r in rows]))})
+                print(f"{label} seed {seed} it {it}: {curve[-1]}", flush=True)
+        final = evaluate_policy(deterministic_policy(algo.get_module()), env_class, env_config, PACKS)
+    finally:
+        algo.stop()
+    return {"label": label, "seed": seed, "curve": curve, "final": final, "wall_s": time.time() - start}
+
+
+def episodes_to_within(curve, fraction=0.05) -> float:
+    """Real episodes at the first evaluation within ``fraction`` of the final charge time
+    (and reaching the target)."""
+    final = curve[-1]["charge_time_min"]
+    for point in curve:
+        if point["final_soc"] >= 0.8 and point["charge_time_min"] <= (1 + fraction) * final:
+            return point["real_episodes"]
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=48)
+    parser.add_argument("--eval-every", type=int, default=8)
+    parser.add_argument("--learners", nargs="+", default=["MBRL", "SAC"], choices=["MBRL", "SAC"])
+    parser.add_argument("--out", default="bench_results/bench_pack")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+
+    import ray
+
+    from rl_battery.data.atomic import atomic_path
+    from rl_battery.envs import ENV_CLASSES
+    from rl_battery.evaluation import compare_on_env
+    from rl_battery.experiments import load_experiment
+
+    spec = load_experiment("pack_mbrl")
+    env_class = ENV_CLASSES[spec.env]
+    env_config = dict(spec.env_config)
+    references = {f"{s}/{h}": compare_on_env(pack_env(env_class, env_config, s, h), None, initial_soc=0.1)
+                  for s, h in PACKS}
+    print("references:", json.dumps({k: {n: m["charge_time_min"] for n, m in v.items()} for k, v in references.items()}))
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    runs = []
+    for learner in args.learners:
+        for seed in args.seeds:
+            runs.append(train(spec, label=learner, seed=seed, iterations=args.iterations, eval_every=args.eval_every,
+                              synthetic_ratio=0.0 if learner == "SAC" else None, out=out, env_class=env_class,
+                              env_config=env_config, curve_packs=PACKS[:2]))
+    ray.shutdown()
+
+    table = []
+    for i, (s, h) in enumerate(PACKS):
+        ref = references[f"{s}/{h}"]
+        la = ref["lookahead"]["charge_time_min"]
+        row = {"pack": f"seed {s}, SOH {h}" + (" (held out)" if s in HELD_OUT_SEEDS else ""),
+               "pack_soh": None, **{f"{n}_min": ref[n]["charge_time_min"] for n in ("lookahead", "cc_ct_cv", "cccv")},
+               "cccv_ratio": ref["cccv"]["ratio_to_lookahead"], "cc_ct_cv_ratio": ref["cc_ct_cv"]["ratio_to_lookahead"],
+               "reference_violations": sum(ref[n]["constraint_violations"] for n in ("lookahead", "cc_ct_cv", "cccv"))}
+        for learner in args.learners:
+            finals = [r["final"][i] for r in runs if r["label"] == learner]
+            times = np.array([f["charge_time_min"] for f in finals])
+            row[f"{learner}_min_mean"], row[f"{learner}_min_std"] = float(times.mean()), float(times.std())
+            row[f"{learner}_ratio_mean"] = float(times.mean() / la)
+            row[f"{learner}_ratio_max"] = float(times.max() / la)
+            row[f"{learner}_violations"] = int(sum(f["constraint_violations"] for f in finals))
+            row[f"{learner}_reached"] = int(sum(f["final_soc"] >= 0.8 for f in finals))
+            row[f"{learner}_max_T_K"] = float(max(f["max_cell_temperature_K"] for f in finals))
+        table.append(row)
+    efficiency = {learner: [episodes_to_within(r["curve"]) for r in runs if r["label"] == learner] for learner in args.learners}
+    result = {"seeds": args.seeds, "iterations": args.iterations, "references": references, "runs": runs,
+              "table": table, "real_episodes_to_within_5pct": efficiency}
+
+    lines = ["| pack | look-ahead | CC-CT-CV (ratio) | CC-CV (ratio) | "
+             + " | ".join(f"{l} mean +- std (ratio mean / worst) | {l} violations" for l in args.learners) + " |",
+             "|---" * (4 + 2 * len(args.learners)) + "|"]
+    for row in table:
+        cells = [row["pack"], f"{row['lookahead_min']:.1f} min", f"{row['cc_ct_cv_min']:.1f} ({row['cc_ct_cv_ratio']:.3f})",
+                 f"{row['cccv_min']:.1f} ({row['cccv_ratio']:.3f})"]
+        for l in args.learners:
+            cells += [f"{row[f'{l}_min_mean']:.1f} +- {row[f'{l}_min_std']:.1f} ({row[f'{l}_ratio_mean']:.3f} / "
+                      f"{row[f'{l}_ratio_max']:.3f}), reached {row[f'{l}_reached']}/{len(args.seeds)}",
+                      str(row[f"{l}_violations"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    markdown = "\n".join(lines)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in runs:
+        ax.plot([p["real_episodes"] for p in r["curve"]], [p["charge_time_min"] for p in r["curve"]],
+                color="C0" if r["label"] == "MBRL" else "C1", alpha=0.8, label=f"{r['label']} seed {r['seed']}")
+    la_mean = np.mean([references[f"{s}/{h}"]["lookahead"]["charge_time_min"] for s, h in PACKS[:2]])
+    ax.axhline(la_mean, color="k", ls="--", label="look-ahead")
+    ax.set_xlabel("real episodes (incl. warm start)")
+    ax.set_ylabel("charge time 10->80 % [min], 2 packs")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "learning_curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    with atomic_path(out / "bench_pack.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=float))
+    with atomic_path(out / "bench_pack.md") as tmp:
+        tmp.write_text(markdown + "\n")
+    print(markdown)
+    print(json.dumps({"real_episodes_to_within_5pct": efficiency}))
+
+
+if __name__ == "__main__":
+    main()
