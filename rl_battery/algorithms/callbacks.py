@@ -1,4 +1,4 @@
-"""RLlib callback that reports the battery metrics of DESIGN.md for every finished episode."""
+"""RLlib callback that reports the battery metrics (METRIC_KEYS) of every finished episode."""
 
 from __future__ import annotations
 
