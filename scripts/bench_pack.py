@@ -4,10 +4,12 @@ held-out packs. Writes JSON, a Markdown table and a learning-curve PNG.
 
     python scripts/bench_pack.py [--seeds 0 1 2] [--iterations 48] [--eval-every 8] [--out bench_results/bench_pack]
 
-Both learners come from tune_configs/pack_mbrl.yaml (one policy over a distribution of packs,
-warm-started from look-ahead episodes); "SAC" is the same run with synthetic_ratio 0 (no
-surrogate), so the two differ only in the synthetic data. Charge time 10 -> 80 % SOC of the
-deterministic policy; ratios are to the look-ahead on the same pack.
+Every learner comes from tune_configs/pack_mbrl.yaml (one policy over a distribution of packs,
+warm-started from look-ahead episodes) with one override (LEARNERS): "SAC" is the same run
+with synthetic_ratio 0 (no surrogate), so MBRL and SAC differ only in the synthetic data;
+"MBRL+shield" adds the surrogate safety layer (the learned controller is policy + shield).
+Charge time 10 -> 80 % SOC of the deterministic controller; ratios are to the look-ahead on
+the same pack.
 """
 
 import argparse
@@ -20,43 +22,52 @@ import numpy as np
 #: (pack seed, mean SOH): the README's four packs, then two held out of training.
 PACKS = [(0, 0.95), (1, 0.95), (0, 0.85), (1, 0.85), (100, 0.9), (101, 0.9)]
 HELD_OUT_SEEDS = {100, 101}
+#: Learner name -> MBRLConfig.training overrides of the pack_mbrl experiment.
+LEARNERS = {"MBRL": {}, "SAC": {"synthetic_ratio": 0.0}, "MBRL+shield": {"safety_shield": True}}
 
 
 def pack_env(env_class, env_config, seed, soh):
     return env_class(dict(env_config, pack_seed=seed, soh_mean=soh))
 
 
-def evaluate_policy(act, env_class, env_config, packs) -> list[dict]:
+def evaluate_policy(algo, env_class, env_config, packs) -> list[dict]:
+    """The algorithm's deterministic controller (behind its shield, if it has one) on packs."""
     from rl_battery.envs import run_episode
-
-    return [run_episode(pack_env(env_class, env_config, s, h), lambda obs, info: act(obs), initial_soc=0.1)
-            for s, h in packs]
-
-
-def train(spec, *, label, seed, iterations, eval_every, synthetic_ratio, out, env_class, env_config, curve_packs):
     from rl_battery.evaluation.checkpoint_policy import deterministic_policy
+    from rl_battery.surrogate import SurrogateShield
+
+    act = deterministic_policy(algo.get_module())
+    rows = []
+    for s, h in packs:
+        env = pack_env(env_class, env_config, s, h)
+        control = act
+        if algo.config.safety_shield:
+            shield = SurrogateShield(algo.surrogate, *env.observation_limits(), kappa=algo.config.shield_kappa)
+            control = lambda obs, shield=shield: shield(obs, act(obs))  # noqa: E731
+        rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))
+    return rows
+
+
+def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_config, curve_packs):
     from rl_battery.experiments import build_algorithm_config
 
     config = build_algorithm_config(spec, experiment="pack_mbrl", project_root=out)
     config.debugging(seed=seed)
-    config.training(offline_data_dir=str(out / "offline_data" / f"{label}_seed{seed}"))
-    if synthetic_ratio is not None:
-        config.training(synthetic_ratio=synthetic_ratio)
+    config.training(offline_data_dir=str(out / "offline_data" / f"{label}_seed{seed}"), **LEARNERS[label])
     algo = config.build_algo()
     curve, start = [], time.time()
     try:
         for it in range(1, iterations + 1):
             result = algo.train()
             if it % eval_every == 0 or it == iterations:
-                act = deterministic_policy(algo.get_module())
-                rows = evaluate_policy(act, env_class, env_config, curve_packs)
+                rows = evaluate_policy(algo, env_class, env_config, curve_packs)
                 episodes = result["env_runners"].get("num_episodes_lifetime", 0) + config.prefill_episodes
                 curve.append({"iteration": it, "real_episodes": float(episodes),
                               "charge_time_min": float(np.mean([r["charge_time_min"] for r in rows])),
                               "violations": float(np.sum([r["constraint_violations"] for r in rows])),
                               "final_soc": float(np.mean([r["final_soc"] for r in rows]))})
                 print(f"{label} seed {seed} it {it}: {curve[-1]}", flush=True)
-        final = evaluate_policy(deterministic_policy(algo.get_module()), env_class, env_config, PACKS)
+        final = evaluate_policy(algo, env_class, env_config, PACKS)
     finally:
         algo.stop()
     return {"label": label, "seed": seed, "curve": curve, "final": final, "wall_s": time.time() - start}
@@ -77,7 +88,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=48)
     parser.add_argument("--eval-every", type=int, default=8)
-    parser.add_argument("--learners", nargs="+", default=["MBRL", "SAC"], choices=["MBRL", "SAC"])
+    parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=list(LEARNERS))
     parser.add_argument("--out", default="bench_results/bench_pack")
     args = parser.parse_args()
     out = Path(args.out).resolve()
@@ -101,8 +112,7 @@ def main() -> None:
     for learner in args.learners:
         for seed in args.seeds:
             runs.append(train(spec, label=learner, seed=seed, iterations=args.iterations, eval_every=args.eval_every,
-                              synthetic_ratio=0.0 if learner == "SAC" else None, out=out, env_class=env_class,
-                              env_config=env_config, curve_packs=PACKS[:2]))
+                              out=out, env_class=env_class, env_config=env_config, curve_packs=PACKS[:2]))
     ray.shutdown()
 
     table = []
@@ -148,7 +158,7 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in runs:
         ax.plot([p["real_episodes"] for p in r["curve"]], [p["charge_time_min"] for p in r["curve"]],
-                color="C0" if r["label"] == "MBRL" else "C1", alpha=0.8, label=f"{r['label']} seed {r['seed']}")
+                color=f"C{list(LEARNERS).index(r['label'])}", alpha=0.8, label=f"{r['label']} seed {r['seed']}")
     la_mean = np.mean([references[f"{s}/{h}"]["lookahead"]["charge_time_min"] for s, h in PACKS[:2]])
     ax.axhline(la_mean, color="k", ls="--", label="look-ahead")
     ax.set_xlabel("real episodes (incl. warm start)")

@@ -137,3 +137,27 @@ def test_preview_leaves_the_env_unchanged(pack_env):
     assert pack_env.last_record is before
     _, _, _, _, info = pack_env.step(np.array([1.0], np.float32))
     assert info["step_max_cell_voltage_V"] == preview.step_max_cell_voltage_V
+
+
+def test_action_filter_caps_the_applied_action_and_limits_match_the_observation(pack_env):
+    pack_env.reset(seed=0)
+    seen = []
+
+    def cap_at_zero(obs, action):
+        seen.append(obs.copy())
+        return np.minimum(action, 0.0)
+
+    pack_env.set_action_filter(cap_at_zero)
+    try:
+        obs, _, _, _, info = pack_env.step(np.array([1.0], np.float32))
+    finally:
+        pack_env.set_action_filter(None)
+    assert len(seen) == 1 and info["applied_action"][0] == pytest.approx(0.0, abs=1e-6)
+    assert info["current_A"] == pytest.approx(pack_env.action_to_current([0.0]))
+    low, high = pack_env.observation_limits()
+    # The limits sit where the observation reads the limit values: V_lim on the highest
+    # cell voltage (obs 0) and T_lim on the hottest cell (obs 4).
+    assert high[0] == pytest.approx((pack_env.settings.voltage_limit_V - 3.7) / 0.5)
+    assert high[4] == pytest.approx((pack_env.settings.temperature_limit_K - 298.15) / 20.0)
+    assert np.isinf(low).all() and np.isfinite(high).sum() == 2
+    assert obs[0] == pytest.approx((info["cell_voltage_V"].max() - 3.7) / 0.5, abs=1e-5)

@@ -51,3 +51,26 @@ def test_surrogate_leaves_the_global_torch_rng_alone():
     same = EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=16, num_layers=1, seed=7)
     assert torch.equal(same.hidden[0].weight, EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=16,
                                                                 num_layers=1, seed=7).hidden[0].weight)
+
+
+def test_shield_caps_at_the_largest_predicted_safe_action():
+    from rl_battery.surrogate import SurrogateShield
+
+    # A known plant: next obs[0] = obs[0] + 0.5 * action; limit obs[0] <= 0.2.
+    rng = np.random.default_rng(1)
+    obs = rng.uniform(-1, 1, (3000, 2)).astype(np.float32)
+    act = rng.uniform(-1, 1, (3000, 1)).astype(np.float32)
+    nxt = obs.copy()
+    nxt[:, 0] += 0.5 * act[:, 0]
+    model = EnsembleSurrogate(2, 1, ensemble_size=3, hidden_size=64, num_layers=2, seed=0)
+    model.fit(obs, act, np.zeros(3000), nxt, np.zeros(3000), epochs=40)
+    shield = SurrogateShield(model, np.full(2, -np.inf), np.array([0.2, np.inf]), kappa=0.0, n_candidates=201)
+    state = np.array([[0.0, 0.0], [0.9, 0.0], [-0.9, 0.0]], np.float32)
+    caps = shield.cap(state).numpy()
+    np.testing.assert_allclose(caps[0], 0.4, atol=0.08)  # 0.0 + 0.5 a <= 0.2  ->  a <= 0.4
+    assert caps[1] == -1.0  # nothing is safe: the lowest action
+    assert caps[2] == 1.0  # everything is safe
+    np.testing.assert_allclose(shield(state[0], np.array([0.2], np.float32)), [0.2])  # below the cap: unchanged
+    # Uncertainty makes it more cautious.
+    wary = SurrogateShield(model, np.full(2, -np.inf), np.array([0.2, np.inf]), kappa=3.0, n_candidates=201)
+    assert wary.cap(state[:1]).item() <= caps[0]

@@ -21,8 +21,15 @@ One ``training_step``:
   6. sync weights to the env runners.
 The surrogate and its optimizer are part of the checkpoint (``get_state``/``set_state``).
 
-Actions: the surrogate sees actions clipped to [-1, 1], as the env applies them; the policy's
-squashed-Gaussian samples already lie there, so real and synthetic episodes share one scale.
+Safety layer (``safety_shield``): after every refit the surrogate ensemble caps the policy's
+action on every env runner (:class:`rl_battery.surrogate.shield.SurrogateShield` installed
+with the env's ``set_action_filter``) and in the synthetic rollouts, so the learner acts in
+"the env behind the shield"; the learned controller is policy + shield, and evaluation
+applies the same shield from the checkpoint's surrogate.
+
+Actions: the surrogate sees the actions the env applied (``info["applied_action"]``: clipped
+to [-1, 1] and, with the shield, capped); the policy's squashed-Gaussian samples lie in
+[-1, 1] too, so real and synthetic episodes share one scale.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBu
 from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
 from rl_battery.surrogate.ensemble import EnsembleSurrogate
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
+from rl_battery.surrogate.shield import SurrogateShield
 
 PREFILL_POLICIES = ("lookahead", "cc_ct_cv", "cccv")
 
@@ -78,6 +86,8 @@ class MBRLConfig(SACConfig):
         self.num_updates_per_iteration = 20
         self.prefill_policy = None
         self.prefill_episodes = 0
+        self.safety_shield = False
+        self.shield_kappa = 1.0
         # Changed SAC defaults: sample a fragment per step; a plain (non-prioritized) buffer,
         # since TD-error priorities would not line up with the mixed real/synthetic batches.
         self.rollout_fragment_length = 64
@@ -103,6 +113,8 @@ class MBRLConfig(SACConfig):
         num_updates_per_iteration: int | None = NotProvided,
         prefill_policy: str | None = NotProvided,
         prefill_episodes: int | None = NotProvided,
+        safety_shield: bool | None = NotProvided,
+        shield_kappa: float | None = NotProvided,
         **kwargs,
     ) -> "MBRLConfig":
         """Sets the training-related configuration (SAC's own arguments pass through).
@@ -129,6 +141,11 @@ class MBRLConfig(SACConfig):
                 buffer and the surrogate: one of "lookahead", "cc_ct_cv", "cccv", or None.
                 Default None.
             prefill_episodes: how many such episodes (>= 0). Default 0.
+            safety_shield: cap every action at the largest one the surrogate ensemble
+                predicts to keep the env's limits (see the module docstring). Needs
+                ``synthetic_ratio`` > 0 (a fitted surrogate). Default False.
+            shield_kappa: predicted standard deviations the shield keeps from each limit
+                (>= 0). Default 1.
 
         Returns:
             This updated config object.
@@ -143,7 +160,7 @@ class MBRLConfig(SACConfig):
             ("model_rollout_horizon", model_rollout_horizon), ("num_model_rollouts", num_model_rollouts),
             ("synthetic_ratio", synthetic_ratio), ("synthetic_buffer_capacity", synthetic_buffer_capacity),
             ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
-            ("prefill_episodes", prefill_episodes),
+            ("prefill_episodes", prefill_episodes), ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
         ):
             if value is not NotProvided:
                 setattr(self, key, value)
@@ -164,6 +181,10 @@ class MBRLConfig(SACConfig):
             self._value_error(f"`prefill_policy` must be None or one of {PREFILL_POLICIES}, got {self.prefill_policy!r}")
         if self.prefill_episodes < 0:
             self._value_error("`prefill_episodes` must be >= 0")
+        if self.safety_shield and self.synthetic_ratio == 0:
+            self._value_error("`safety_shield` needs the surrogate: set `synthetic_ratio` > 0")
+        if self.shield_kappa < 0:
+            self._value_error("`shield_kappa` must be >= 0")
 
 
 class MBRL(SAC):
@@ -198,6 +219,10 @@ class MBRL(SAC):
         self.rollout_dir = Path(cfg.offline_data_dir) / run
         self._window = {k: np.zeros((0, d), np.float32) for k, d in self._window_dims().items()}
         self._last_fit = None
+        self.shield: SurrogateShield | None = None
+        # A local env (never shielded): the env's limits on its observation, and the warm start.
+        self._local_env = cfg.env(dict(cfg.env_config))
+        self._obs_limits = self._local_env.observation_limits()
         self._prefilled = 0
         if cfg.prefill_policy and cfg.prefill_episodes:
             self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)
@@ -230,7 +255,7 @@ class MBRL(SAC):
                     info=info, episode_id=ep.id_, step_index=int(ep.t_started + t),
                     task_id=str(info.get("task_id", "")), cycle_index=int(self.iteration), source=source,
                     obs=obs[t], next_obs=obs[t + 1], reward=float(rewards[t]),
-                    action=np.clip(np.asarray(actions[t], np.float32), -1.0, 1.0),
+                    action=info.get("applied_action", np.clip(np.asarray(actions[t], np.float32), -1.0, 1.0)),
                     terminated=bool(ep.is_terminated and last), truncated=bool(ep.is_truncated and last),
                 ))
         if not rows:
@@ -244,7 +269,7 @@ class MBRL(SAC):
         """Run reference-controller episodes on a local env: replay buffer, Parquet, window."""
         from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
 
-        env = self.config.env(dict(self.config.env_config))
+        env = self._local_env
         if name == "lookahead":
             policy = LookaheadPolicy(env)
         elif name == "cc_ct_cv":
@@ -282,7 +307,28 @@ class MBRL(SAC):
         module = self.env_runner.module
         out = module.forward_exploration({Columns.OBS: obs})
         dist = module.get_exploration_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-        return torch.clamp(dist.sample(), -1.0, 1.0)
+        action = torch.clamp(dist.sample(), -1.0, 1.0)
+        return self.shield(obs, action) if self.shield is not None else action
+
+    def _install_shield(self) -> None:
+        """Build the shield from the current surrogate and install it on every env runner."""
+        cfg = self.config
+        low, high = self._obs_limits
+        self.shield = SurrogateShield(self.surrogate, low, high, kappa=cfg.shield_kappa)
+        spec = dict(obs_dim=self.surrogate.obs_dim, act_dim=self.surrogate.act_dim, ensemble_size=cfg.surrogate_ensemble_size,
+                    hidden_size=cfg.surrogate_hidden_size, num_layers=cfg.surrogate_num_layers)
+        weights = {k: v.clone() for k, v in self.surrogate.state_dict().items()}
+        kappa = cfg.shield_kappa
+
+        def install(runner):
+            # Rebuilt inside each runner: remote runners get the weights, not the live model.
+            model = EnsembleSurrogate(**spec)
+            model.load_state_dict(weights)
+            shield = SurrogateShield(model.eval(), low, high, kappa=kappa)
+            for env in runner.env.unwrapped.envs:
+                env.unwrapped.set_action_filter(shield)
+
+        self.env_runner_group.foreach_env_runner(install, local_env_runner=True)
 
     def _generate_synthetic(self) -> int:
         """Branch from real start states (drawn with the run's seed); one episode per branch."""
@@ -327,6 +373,8 @@ class MBRL(SAC):
                 fit = self._fit_surrogate()
             for key, value in fit.items():
                 self.metrics.log_value(("mbrl", f"surrogate_{key}"), value, window=1)
+            if self.config.safety_shield:
+                self._install_shield()
             with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
                 n_synthetic = self._generate_synthetic()
             self.metrics.log_value(("mbrl", "synthetic_transitions"), n_synthetic, reduce="sum")
@@ -382,6 +430,8 @@ class MBRL(SAC):
             self.surrogate.optimizer.load_state_dict(state["surrogate"]["optimizer"])
             self.rollout_dir = Path(state["surrogate"]["rollout_dir"])
             self._reload_window()
+            if self.config.safety_shield:
+                self._install_shield()
 
     def _reload_window(self) -> None:
         """After a restore: the window again holds the newest transitions of the run's files."""

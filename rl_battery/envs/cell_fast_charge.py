@@ -99,6 +99,15 @@ class CellFastCharge(FastChargeEnv):
             event=r.event,
         )
 
+    def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.settings
+        low, high = np.full(5, -np.inf, np.float32), np.full(5, np.inf, np.float32)
+        high[1] = (s.voltage_limit_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V
+        high[2] = (s.temperature_limit_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
+        if s.plating_is_constraint:
+            low[3] = s.plating_limit_V / PLATING_SCALE_V
+        return low, high
+
     def _observation(self, r: StepRecord) -> np.ndarray:
         return self._clip_obs([
             r.soc,

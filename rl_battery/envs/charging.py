@@ -6,7 +6,7 @@ termination and metrics.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -50,6 +50,7 @@ class FastChargeEnv(gym.Env, ABC):
         self._steps = 0
         self._metrics = EpisodeMetrics()
         self._failed = False
+        self._action_filter: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
         self._configure(**own)
 
     @classmethod
@@ -73,6 +74,20 @@ class FastChargeEnv(gym.Env, ABC):
     @property
     def failure_penalty(self) -> float:
         return self.settings.failure_penalty
+
+    # -------------------------------------------------------------- safety layer hook
+    def set_action_filter(self, action_filter: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> None:
+        """Install ``action_filter(observation, action) -> action``, applied to every finite
+        action before it maps to a current (a safety layer such as
+        :class:`rl_battery.surrogate.shield.SurrogateShield`); None removes it. The applied
+        action is reported as ``info["applied_action"]``."""
+        self._action_filter = action_filter
+
+    @abstractmethod
+    def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high), each (obs_dim,): the env's limits expressed on its normalized
+        observation (``-inf`` / ``inf`` where an entry is unconstrained). An observation
+        inside them after a step means the step's end state kept the limits."""
 
     # -------------------------------------------------------------- action mapping
     def action_to_current(self, action) -> float:
@@ -105,8 +120,11 @@ class FastChargeEnv(gym.Env, ABC):
         if raw.size != 1 or not np.all(np.isfinite(raw)):
             # Never sent to the solver: the episode ends with the failure penalty.
             return self._fail(f"non-finite or malformed action {action!r}", key="invalid_action")
+        if self._action_filter is not None:
+            raw = np.asarray(self._action_filter(self._observation(self._last), raw), np.float64).reshape(-1)
+        current = self.action_to_current(raw)
         try:
-            record = self._record(self.sim.step(self.action_to_current(raw)))
+            record = self._record(self.sim.step(current))
         except SimulationError as exc:
             return self._fail(str(exc), key="solver_error")
         self._steps += 1
@@ -120,6 +138,7 @@ class FastChargeEnv(gym.Env, ABC):
         self._metrics.update(record, violated=violated, reward=reward)
         info = self._info(record)
         info["constraint_violated"] = bool(violated)
+        info["applied_action"] = self.current_to_action(current)
         if record.event is not None:
             info["safety_event"] = record.event
         return self._observation(record), float(reward), bool(terminated), bool(truncated), info

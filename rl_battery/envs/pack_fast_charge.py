@@ -156,6 +156,12 @@ class PackFastCharge(FastChargeEnv):
             cell_step_min_plating_potential_V=r.cell_min_plating_potential_V, event=r.event,
         )
 
+    def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        low, high = np.full(14, -np.inf, np.float32), np.full(14, np.inf, np.float32)
+        high[0] = (self.settings.voltage_limit_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V  # highest cell voltage
+        high[4] = (self.settings.temperature_limit_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K  # hottest cell
+        return low, high
+
     def _observation(self, r: StepRecord) -> np.ndarray:
         v, t, soc = r.cell_voltage_V, r.cell_temperature_K, r.cell_soc
         sv, st, ss = _SPREAD_SCALES

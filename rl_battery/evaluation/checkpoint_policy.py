@@ -22,12 +22,26 @@ class CheckpointPolicy:
         env_class: the env class from the checkpoint's config.
         env_config: the trial's concrete env_config.
         algorithm: the algorithm class name.
+        surrogate: the run's surrogate ensemble when it trained with a safety shield.
+        shield_kappa: that shield's margin in predicted standard deviations.
     """
 
     act: Callable[[np.ndarray], np.ndarray]
     env_class: type
     env_config: dict[str, Any]
     algorithm: str
+    surrogate: Any = None
+    shield_kappa: float | None = None
+
+    def controller(self, env) -> Callable[[np.ndarray], np.ndarray]:
+        """The learned controller on ``env``: the policy, behind the surrogate safety layer
+        when the run trained with one (``safety_shield``)."""
+        if self.surrogate is None:
+            return self.act
+        from rl_battery.surrogate import SurrogateShield
+
+        shield = SurrogateShield(self.surrogate, *env.observation_limits(), kappa=self.shield_kappa)
+        return lambda obs: shield(obs, self.act(obs))
 
 
 def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
@@ -52,8 +66,24 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
     if isinstance(env_class, str):
         raise ValueError(f"checkpoint env {env_class!r} is a registered name; rl_battery passes env classes")
     module = RLModule.from_checkpoint(module_dir)
+    surrogate = _shield_surrogate(checkpoint, config) if config.get("safety_shield") else None
     return CheckpointPolicy(act=deterministic_policy(module), env_class=env_class, env_config=env_config,
-                            algorithm=ctor["class"].__name__)
+                            algorithm=ctor["class"].__name__, surrogate=surrogate,
+                            shield_kappa=config.get("shield_kappa") if surrogate is not None else None)
+
+
+def _shield_surrogate(checkpoint: Path, config: dict):
+    """The surrogate ensemble stored in an MBRL checkpoint's ``algorithm_state.pkl``."""
+    from rl_battery.surrogate import EnsembleSurrogate
+
+    with open(checkpoint / "algorithm_state.pkl", "rb") as f:
+        weights = pickle.load(f)["surrogate"]["model"]
+    obs_dim = int(weights["max_logvar"].numel()) - 1  # outputs: next-obs deltas and the reward
+    model = EnsembleSurrogate(obs_dim, int(weights["in_mean"].numel()) - obs_dim,
+                              ensemble_size=config["surrogate_ensemble_size"], hidden_size=config["surrogate_hidden_size"],
+                              num_layers=config["surrogate_num_layers"])
+    model.load_state_dict(weights)
+    return model.eval()
 
 
 def deterministic_policy(module: RLModule) -> Callable[[np.ndarray], np.ndarray]:

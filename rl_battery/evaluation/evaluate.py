@@ -104,13 +104,15 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
     env = policy.env_class(config)
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
     trace: list[dict] = []
-    results = compare_on_env(env, lambda obs, info: policy.act(obs), initial_soc=initial_soc, trace=trace)
+    act = policy.controller(env)
+    results = compare_on_env(env, lambda obs, info: act(obs), initial_soc=initial_soc, trace=trace)
     result = {
         "checkpoint": str(Path(checkpoint).resolve()),
         "algorithm": policy.algorithm,
         "env": policy.env_class.__name__,
         "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()},
         "task_id": env.task_id,
+        "safety_shield": policy.surrogate is not None,
         "initial_soc": initial_soc,
         "target_soc": env.target_soc,
         "results": results,

@@ -2,5 +2,6 @@
 
 from rl_battery.surrogate.ensemble import EnsembleSurrogate, FitReport
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
+from rl_battery.surrogate.shield import SurrogateShield
 
-__all__ = ["EnsembleSurrogate", "FitReport", "branched_rollout", "transition_arrays"]
+__all__ = ["EnsembleSurrogate", "FitReport", "SurrogateShield", "branched_rollout", "transition_arrays"]

@@ -168,6 +168,18 @@ class EnsembleSurrogate(nn.Module):
 
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()
+    def predict_members(self, obs: torch.Tensor, action: torch.Tensor, *, n_std: float = 0.0):
+        """Every member's predicted next observation, (E, B, obs_dim), in obs units.
+
+        ``n_std`` adds that many of each member's predicted (aleatoric) standard deviations,
+        with sign: +1 gives each member's upper one-sigma bound, -1 its lower one.
+        """
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        mean, logvar, _ = self._forward(self._inputs(obs, torch.as_tensor(action, dtype=torch.float32)))
+        y = (mean + float(n_std) * torch.exp(0.5 * logvar)) * self.out_std + self.out_mean
+        return obs.unsqueeze(0) + y[..., :-1]
+
+    @torch.no_grad()
     def predict(self, obs: torch.Tensor, action: torch.Tensor, *, sample: bool = True):
         """Predict (next_obs (B, obs_dim), reward (B,), P(terminated) (B,)).
 
