@@ -30,8 +30,13 @@ def pack_env(env_class, env_config, seed, soh):
     return env_class(dict(env_config, pack_seed=seed, soh_mean=soh))
 
 
-def evaluate_policy(algo, env_class, env_config, packs) -> list[dict]:
-    """The algorithm's deterministic controller (behind its shield, if it has one) on packs."""
+#: Shield margins (predicted standard deviations) also tried after training, evaluation only.
+KAPPAS = (0.0, 0.5, 1.0, 2.0)
+
+
+def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict]:
+    """The algorithm's deterministic controller (behind its shield, if it has one, with margin
+    ``kappa``, default the trained one) on packs."""
     from rl_battery.envs import run_episode
     from rl_battery.evaluation.checkpoint_policy import deterministic_policy
     from rl_battery.surrogate import SurrogateShield
@@ -42,7 +47,8 @@ def evaluate_policy(algo, env_class, env_config, packs) -> list[dict]:
         env = pack_env(env_class, env_config, s, h)
         control = act
         if algo.config.safety_shield:
-            shield = SurrogateShield(algo.surrogate, *env.observation_limits(), kappa=algo.config.shield_kappa)
+            k = algo.config.shield_kappa if kappa is None else kappa
+            shield = SurrogateShield(algo.surrogate, *env.observation_limits(), kappa=k)
             control = lambda obs, shield=shield: shield(obs, act(obs))  # noqa: E731
         rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))
     return rows
@@ -68,9 +74,12 @@ def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_conf
                               "final_soc": float(np.mean([r["final_soc"] for r in rows]))})
                 print(f"{label} seed {seed} it {it}: {curve[-1]}", flush=True)
         final = evaluate_policy(algo, env_class, env_config, PACKS)
+        by_kappa = ({str(k): evaluate_policy(algo, env_class, env_config, PACKS, kappa=k) for k in KAPPAS}
+                    if algo.config.safety_shield else {})
     finally:
         algo.stop()
-    return {"label": label, "seed": seed, "curve": curve, "final": final, "wall_s": time.time() - start}
+    return {"label": label, "seed": seed, "curve": curve, "final": final, "final_by_kappa": by_kappa,
+            "wall_s": time.time() - start}
 
 
 def episodes_to_within(curve, fraction=0.05) -> float:
@@ -90,6 +99,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=8)
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=list(LEARNERS))
     parser.add_argument("--out", default="bench_results/bench_pack")
+    parser.add_argument("--references-from", default=None,
+                        help="reuse the reference-controller results of an earlier bench_pack.json (same packs)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
 
@@ -103,8 +114,11 @@ def main() -> None:
     spec = load_experiment("pack_mbrl")
     env_class = ENV_CLASSES[spec.env]
     env_config = dict(spec.env_config)
-    references = {f"{s}/{h}": compare_on_env(pack_env(env_class, env_config, s, h), None, initial_soc=0.1)
-                  for s, h in PACKS}
+    if args.references_from:
+        references = json.loads(Path(args.references_from).read_text())["references"]
+    else:
+        references = {f"{s}/{h}": compare_on_env(pack_env(env_class, env_config, s, h), None, initial_soc=0.1)
+                      for s, h in PACKS}
     print("references:", json.dumps({k: {n: m["charge_time_min"] for n, m in v.items()} for k, v in references.items()}))
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -133,9 +147,20 @@ def main() -> None:
             row[f"{learner}_reached"] = int(sum(f["final_soc"] >= 0.8 for f in finals))
             row[f"{learner}_max_T_K"] = float(max(f["max_cell_temperature_K"] for f in finals))
         table.append(row)
+    kappa_summary = {}
+    for learner in args.learners:
+        shielded = [r for r in runs if r["label"] == learner and r["final_by_kappa"]]
+        for k in (str(k) for k in KAPPAS) if shielded else ():
+            rows = [(f, references[f"{s}/{h}"]["lookahead"]["charge_time_min"]) for r in shielded
+                    for f, (s, h) in zip(r["final_by_kappa"][k], PACKS)]
+            kappa_summary[f"{learner} kappa={k}"] = {
+                "ratio_mean": float(np.mean([f["charge_time_min"] / la for f, la in rows])),
+                "ratio_max": float(np.max([f["charge_time_min"] / la for f, la in rows])),
+                "violations": int(sum(f["constraint_violations"] for f, _ in rows)),
+                "reached": int(sum(f["final_soc"] >= 0.8 for f, _ in rows)), "episodes": len(rows)}
     efficiency = {learner: [episodes_to_within(r["curve"]) for r in runs if r["label"] == learner] for learner in args.learners}
     result = {"seeds": args.seeds, "iterations": args.iterations, "references": references, "runs": runs,
-              "table": table, "real_episodes_to_within_5pct": efficiency}
+              "table": table, "real_episodes_to_within_5pct": efficiency, "shield_kappa_sweep": kappa_summary}
 
     lines = ["| pack | look-ahead | CC-CT-CV (ratio) | CC-CV (ratio) | "
              + " | ".join(f"{l} mean +- std (ratio mean / worst) | {l} violations" for l in args.learners) + " |",
@@ -174,7 +199,7 @@ def main() -> None:
     with atomic_path(out / "bench_pack.md") as tmp:
         tmp.write_text(markdown + "\n")
     print(markdown)
-    print(json.dumps({"real_episodes_to_within_5pct": efficiency}))
+    print(json.dumps({"real_episodes_to_within_5pct": efficiency, "shield_kappa_sweep": kappa_summary}, indent=1))
 
 
 if __name__ == "__main__":
