@@ -35,18 +35,20 @@ def mbrl_checkpoint(ray_session, tmp_path_factory):
         .training(offline_data_dir=str(root / "offline"), num_steps_sampled_before_learning_starts=24,
                   num_updates_per_iteration=2, train_batch_size_per_learner=32, surrogate_hidden_size=16,
                   surrogate_num_layers=1, surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=16,
-                  prefill_policy="lookahead", prefill_episodes=1)
+                  prefill_policy="lookahead", prefill_episodes=1, safety_shield=True)
         .reporting(min_sample_timesteps_per_iteration=24, min_time_s_per_iteration=0)
         .callbacks(BatteryMetricsCallback)
         .fault_tolerance(restart_failed_sub_environments=True)
     )
     algo = config.build_algo()
     result = algo.train()
+    filters = [env.unwrapped._action_filter for env in algo.env_runner.env.unwrapped.envs]
     path = algo.save_to_path(str(root / "checkpoint"))
     weights = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
     rollout_dir = algo.rollout_dir
     algo.stop()
-    return {"result": result, "path": Path(path), "weights": weights, "rollout_dir": rollout_dir, "cls": MBRL}
+    return {"result": result, "path": Path(path), "weights": weights, "rollout_dir": rollout_dir, "cls": MBRL,
+            "filters": filters}
 
 
 def test_one_mbrl_iteration_writes_parquet_and_reports_metrics(mbrl_checkpoint):
@@ -63,6 +65,8 @@ def test_one_mbrl_iteration_writes_parquet_and_reports_metrics(mbrl_checkpoint):
     # The warm start: one look-ahead episode, written with its controller's name.
     assert sources.count("lookahead") == result["mbrl"]["prefill_transitions"] > 0
     assert len(table.column("cell_soc")[0].as_py()) == 4
+    # The safety layer was built from the fitted surrogate and installed on the env runner.
+    assert all(f is not None for f in mbrl_checkpoint["filters"])
 
 
 def test_restore_keeps_surrogate_weights(mbrl_checkpoint):
@@ -86,6 +90,7 @@ def test_rllib_evaluate_compares_with_the_references_on_another_pack(mbrl_checkp
         assert label in proc.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "seed=7" in metrics["task_id"] and metrics["env_config"]["soh_mean"] == 0.8
+    assert metrics["safety_shield"] is True  # the controller evaluated is policy + shield
     results = metrics["results"]
     assert results["lookahead"]["ratio_to_lookahead"] == 1.0
     assert results["lookahead"]["constraint_violations"] == 0 and results["lookahead"]["final_soc"] >= 0.8
