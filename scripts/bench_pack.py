@@ -83,11 +83,16 @@ def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_conf
 
 
 def episodes_to_within(curve, fraction=0.05) -> float:
-    """Real episodes at the first evaluation within ``fraction`` of the final charge time
-    (and reaching the target)."""
+    """Real episodes at the first evaluation from which every later one is within
+    ``fraction`` of the final charge time, reaches the target and has no violation."""
     final = curve[-1]["charge_time_min"]
-    for point in curve:
-        if point["final_soc"] >= 0.8 and point["charge_time_min"] <= (1 + fraction) * final:
+
+    def good(point):
+        return (point["final_soc"] >= 0.8 and point["violations"] == 0
+                and abs(point["charge_time_min"] - final) <= fraction * final)
+
+    for i, point in enumerate(curve):
+        if all(good(p) for p in curve[i:]):
             return point["real_episodes"]
     return float("nan")
 
