@@ -7,7 +7,8 @@ held-out packs. Writes JSON, a Markdown table and a learning-curve PNG.
 Every learner comes from tune_configs/pack_mbrl.yaml (one policy over a distribution of packs,
 warm-started from look-ahead episodes) with one override (LEARNERS): "SAC" is the same run
 with synthetic_ratio 0 (no surrogate), so MBRL and SAC differ only in the synthetic data;
-"MBRL+shield" adds the surrogate safety layer (the learned controller is policy + shield).
+"MBRL+shield" adds the surrogate safety layer (the learned controller is policy + shield),
+and "SAC+shield" uses the surrogate only as that safety layer (no synthetic data).
 Charge time 10 -> 80 % SOC of the deterministic controller; ratios are to the look-ahead on
 the same pack.
 """
@@ -23,7 +24,8 @@ import numpy as np
 PACKS = [(0, 0.95), (1, 0.95), (0, 0.85), (1, 0.85), (100, 0.9), (101, 0.9)]
 HELD_OUT_SEEDS = {100, 101}
 #: Learner name -> MBRLConfig.training overrides of the pack_mbrl experiment.
-LEARNERS = {"MBRL": {}, "SAC": {"synthetic_ratio": 0.0}, "MBRL+shield": {"safety_shield": True}}
+LEARNERS = {"MBRL": {}, "SAC": {"synthetic_ratio": 0.0}, "MBRL+shield": {"safety_shield": True},
+            "SAC+shield": {"synthetic_ratio": 0.0, "safety_shield": True}}
 
 
 def pack_env(env_class, env_config, seed, soh):

@@ -17,7 +17,8 @@ One ``training_step``:
      with the run's seed) in the surrogate with the current policy; one branch is one
      synthetic episode in a separate replay buffer;
   5. SAC updates on batches mixing real and synthetic transitions (``synthetic_ratio``);
-     with ``synthetic_ratio = 0`` steps 3-4 are skipped: plain SAC on the same loop;
+     with ``synthetic_ratio = 0`` step 4 is skipped (and step 3 too unless the safety
+     layer needs the surrogate): plain SAC on the same loop;
   6. sync weights to the env runners.
 The surrogate and its optimizer are part of the checkpoint (``get_state``/``set_state``).
 
@@ -142,8 +143,9 @@ class MBRLConfig(SACConfig):
                 Default None.
             prefill_episodes: how many such episodes (>= 0). Default 0.
             safety_shield: cap every action at the largest one the surrogate ensemble
-                predicts to keep the env's limits (see the module docstring). Needs
-                ``synthetic_ratio`` > 0 (a fitted surrogate). Default False.
+                predicts to keep the env's limits (see the module docstring). The surrogate
+                is fitted every step even with ``synthetic_ratio`` 0 (then it serves only as
+                the safety layer). Default False.
             shield_kappa: predicted standard deviations the shield keeps from each limit
                 (>= 0). Default 1.
 
@@ -181,8 +183,6 @@ class MBRLConfig(SACConfig):
             self._value_error(f"`prefill_policy` must be None or one of {PREFILL_POLICIES}, got {self.prefill_policy!r}")
         if self.prefill_episodes < 0:
             self._value_error("`prefill_episodes` must be >= 0")
-        if self.safety_shield and self.synthetic_ratio == 0:
-            self._value_error("`safety_shield` needs the surrogate: set `synthetic_ratio` > 0")
         if self.shield_kappa < 0:
             self._value_error("`shield_kappa` must be >= 0")
 
@@ -368,13 +368,15 @@ class MBRL(SAC):
         if current_ts < self.config.num_steps_sampled_before_learning_starts:
             return
 
-        if self.config.synthetic_ratio > 0 and len(self._window["obs"]) >= 10:
+        uses_surrogate = self.config.synthetic_ratio > 0 or self.config.safety_shield
+        if uses_surrogate and len(self._window["obs"]) >= 10:
             with self.metrics.log_time((TIMERS, "surrogate_fit")):
                 fit = self._fit_surrogate()
             for key, value in fit.items():
                 self.metrics.log_value(("mbrl", f"surrogate_{key}"), value, window=1)
             if self.config.safety_shield:
                 self._install_shield()
+        if self.config.synthetic_ratio > 0 and self._last_fit is not None:
             with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
                 n_synthetic = self._generate_synthetic()
             self.metrics.log_value(("mbrl", "synthetic_transitions"), n_synthetic, reduce="sum")
