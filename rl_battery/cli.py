@@ -17,6 +17,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--initial-soc", type=float, default=0.1, help="start SOC of every episode (default 0.1)")
     p.add_argument("--env-config", type=json.loads, default=None,
                    help='JSON merged over the checkpoint\'s env_config, e.g. \'{"pack_seed": 7, "soh_mean": 0.8}\'')
+    p.add_argument("--shield-kappa", type=float, default=None,
+                   help="safety-layer margin in predicted standard deviations, for runs trained with "
+                        "safety_shield (default: the trained one)")
     p.add_argument("--out", default=None, help="output folder (default CHECKPOINT/evaluation)")
     p.set_defaults(handler=_evaluate)
 
@@ -25,7 +28,7 @@ def _evaluate(args) -> int:
     from rl_battery.evaluation import evaluate_checkpoint, format_comparison
 
     result = evaluate_checkpoint(args.checkpoint, out_dir=args.out, initial_soc=args.initial_soc,
-                                 env_config=args.env_config)
+                                 env_config=args.env_config, shield_kappa=args.shield_kappa)
     print(f"{result['algorithm']} on {result['task_id']}, SOC {result['initial_soc']} -> {result['target_soc']}")
     print(format_comparison(result["results"]))
     print(json.dumps(result["files"], indent=2))

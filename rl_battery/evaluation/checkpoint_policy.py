@@ -33,14 +33,16 @@ class CheckpointPolicy:
     surrogate: Any = None
     shield_kappa: float | None = None
 
-    def controller(self, env) -> Callable[[np.ndarray], np.ndarray]:
+    def controller(self, env, shield_kappa: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
         """The learned controller on ``env``: the policy, behind the surrogate safety layer
-        when the run trained with one (``safety_shield``)."""
+        when the run trained with one (``safety_shield``), with margin ``shield_kappa``
+        (default: the trained one)."""
         if self.surrogate is None:
             return self.act
         from rl_battery.surrogate import SurrogateShield
 
-        shield = SurrogateShield(self.surrogate, *env.observation_limits(), kappa=self.shield_kappa)
+        kappa = self.shield_kappa if shield_kappa is None else shield_kappa
+        shield = SurrogateShield(self.surrogate, *env.observation_limits(), kappa=kappa)
         return lambda obs: shield(obs, self.act(obs))
 
 

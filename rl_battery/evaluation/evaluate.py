@@ -85,7 +85,7 @@ def compare_on_env(env, act: Callable | None, *, initial_soc: float, trace: list
 
 
 def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = None, initial_soc: float = 0.1,
-                        env_config: dict[str, Any] | None = None) -> dict:
+                        env_config: dict[str, Any] | None = None, shield_kappa: float | None = None) -> dict:
     """One deterministic episode of the checkpoint's policy from ``initial_soc`` and the
     reference controllers on the same env.
 
@@ -95,6 +95,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         initial_soc: start SOC of every episode.
         env_config: keys merged over the checkpoint's env_config (e.g. another pack:
             ``{"pack_seed": 7, "soh_mean": 0.8}``); unknown keys raise ValueError.
+        shield_kappa: margin of the safety layer of a shielded run (default: the trained one).
 
     Writes ``metrics.json``, ``trace.csv`` and ``charging.png`` atomically; returns the
     metrics dict (``results``: one metrics dict per policy, see :func:`compare_on_env`).
@@ -104,7 +105,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
     env = policy.env_class(config)
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
     trace: list[dict] = []
-    act = policy.controller(env)
+    act = policy.controller(env, shield_kappa)
     results = compare_on_env(env, lambda obs, info: act(obs), initial_soc=initial_soc, trace=trace)
     result = {
         "checkpoint": str(Path(checkpoint).resolve()),
@@ -113,6 +114,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()},
         "task_id": env.task_id,
         "safety_shield": policy.surrogate is not None,
+        "shield_kappa": (policy.shield_kappa if shield_kappa is None else shield_kappa) if policy.surrogate is not None else None,
         "initial_soc": initial_soc,
         "target_soc": env.target_soc,
         "results": results,
