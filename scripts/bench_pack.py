@@ -40,8 +40,7 @@ def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict
     """The algorithm's deterministic controller (behind its shield, if it has one, with margin
     ``kappa``, default the trained one) on packs."""
     from rl_battery.envs import run_episode
-    from rl_battery.evaluation.checkpoint_policy import deterministic_policy
-    from rl_battery.surrogate import SurrogateShield
+    from rl_battery.evaluation.checkpoint_policy import deterministic_policy, shielded
 
     act = deterministic_policy(algo.get_module())
     rows = []
@@ -49,9 +48,7 @@ def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict
         env = pack_env(env_class, env_config, s, h)
         control = act
         if algo.config.safety_shield:
-            k = algo.config.shield_kappa if kappa is None else kappa
-            shield = SurrogateShield(algo.surrogate, *env.observation_limits(), kappa=k)
-            control = lambda obs, shield=shield: shield(obs, act(obs))  # noqa: E731
+            control = shielded(act, algo.surrogate, env, algo.config.shield_kappa if kappa is None else kappa)
         rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))
     return rows
 
@@ -141,7 +138,7 @@ def main() -> None:
         ref = references[f"{s}/{h}"]
         la = ref["lookahead"]["charge_time_min"]
         row = {"pack": f"seed {s}, SOH {h}" + (" (held out)" if s in HELD_OUT_SEEDS else ""),
-               "pack_soh": None, **{f"{n}_min": ref[n]["charge_time_min"] for n in ("lookahead", "cc_ct_cv", "cccv")},
+               **{f"{n}_min": ref[n]["charge_time_min"] for n in ("lookahead", "cc_ct_cv", "cccv")},
                "cccv_ratio": ref["cccv"]["ratio_to_lookahead"], "cc_ct_cv_ratio": ref["cc_ct_cv"]["ratio_to_lookahead"],
                "reference_violations": sum(ref[n]["constraint_violations"] for n in ("lookahead", "cc_ct_cv", "cccv"))}
         for learner in args.learners:

@@ -217,7 +217,7 @@ class MBRL(SAC):
         trial = getattr(getattr(self, "_storage", None), "trial_dir_name", None)
         run = trial or f"run_{uuid.uuid4().hex[:8]}"
         self.rollout_dir = Path(cfg.offline_data_dir) / run
-        self._window = {k: np.zeros((0, d), np.float32) for k, d in self._window_dims().items()}
+        self._window = self._empty_window()
         self._last_fit = None
         self.shield: SurrogateShield | None = None
         # A local env (never shielded): the env's limits on its observation, and the warm start.
@@ -228,9 +228,11 @@ class MBRL(SAC):
             self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)
 
     # ------------------------------------------------------------------ data
-    def _window_dims(self) -> dict[str, int]:
+    def _empty_window(self) -> dict[str, np.ndarray]:
+        """The in-memory window of real transitions, empty: column -> (0, width) array."""
         obs_dim, act_dim = self._obs_space.shape[0], self._act_space.shape[0]
-        return {"obs": obs_dim, "action": act_dim, "reward": 1, "next_obs": obs_dim, "terminated": 1}
+        widths = {"obs": obs_dim, "action": act_dim, "reward": 1, "next_obs": obs_dim, "terminated": 1}
+        return {k: np.zeros((0, d), np.float32) for k, d in widths.items()}
 
     def _remember(self, arrays: dict[str, np.ndarray]) -> None:
         """Append transitions to the in-memory window of the newest real transitions."""
@@ -315,16 +317,14 @@ class MBRL(SAC):
         cfg = self.config
         low, high = self._obs_limits
         self.shield = SurrogateShield(self.surrogate, low, high, kappa=cfg.shield_kappa)
-        spec = dict(obs_dim=self.surrogate.obs_dim, act_dim=self.surrogate.act_dim, ensemble_size=cfg.surrogate_ensemble_size,
-                    hidden_size=cfg.surrogate_hidden_size, num_layers=cfg.surrogate_num_layers)
+        sizes = dict(ensemble_size=cfg.surrogate_ensemble_size, hidden_size=cfg.surrogate_hidden_size,
+                     num_layers=cfg.surrogate_num_layers)
         weights = {k: v.clone() for k, v in self.surrogate.state_dict().items()}
         kappa = cfg.shield_kappa
 
         def install(runner):
             # Rebuilt inside each runner: remote runners get the weights, not the live model.
-            model = EnsembleSurrogate(**spec)
-            model.load_state_dict(weights)
-            shield = SurrogateShield(model.eval(), low, high, kappa=kappa)
+            shield = SurrogateShield(EnsembleSurrogate.from_weights(weights, **sizes), low, high, kappa=kappa)
             for env in runner.env.unwrapped.envs:
                 env.unwrapped.set_action_filter(shield)
 
@@ -441,5 +441,5 @@ class MBRL(SAC):
             table = read_rollouts(self.rollout_dir)
         except FileNotFoundError:
             return
-        self._window = {k: np.zeros((0, d), np.float32) for k, d in self._window_dims().items()}
+        self._window = self._empty_window()
         self._remember(transition_arrays(table.slice(max(0, len(table) - self.config.surrogate_max_transitions))))

@@ -31,7 +31,6 @@ class LookaheadPolicy:
     def __init__(self, env, tolerance_A: float | None = None):
         self.env = env
         self.tolerance_A = 0.01 * (env.max_current_A - env.min_current_A) if tolerance_A is None else float(tolerance_A)
-        self.probes = 0
         self._last = env.max_current_A
 
     def reset(self) -> None:
@@ -39,7 +38,6 @@ class LookaheadPolicy:
 
     def feasible(self, current_A: float) -> bool:
         """Whether one step at ``current_A`` keeps every constraint (tried and undone)."""
-        self.probes += 1
         record = self.env.preview(current_A)
         return record is not None and record.event is None and not self.env.violates_limits(record)
 

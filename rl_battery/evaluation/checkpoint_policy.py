@@ -39,11 +39,15 @@ class CheckpointPolicy:
         (default: the trained one)."""
         if self.surrogate is None:
             return self.act
-        from rl_battery.surrogate import SurrogateShield
+        return shielded(self.act, self.surrogate, env, self.shield_kappa if shield_kappa is None else shield_kappa)
 
-        kappa = self.shield_kappa if shield_kappa is None else shield_kappa
-        shield = SurrogateShield(self.surrogate, *env.observation_limits(), kappa=kappa)
-        return lambda obs: shield(obs, self.act(obs))
+
+def shielded(act: Callable[[np.ndarray], np.ndarray], surrogate, env, kappa: float) -> Callable[[np.ndarray], np.ndarray]:
+    """``act`` behind the surrogate safety layer built for ``env``'s limits with margin ``kappa``."""
+    from rl_battery.surrogate import SurrogateShield
+
+    shield = SurrogateShield(surrogate, *env.observation_limits(), kappa=kappa)
+    return lambda obs: shield(obs, act(obs))
 
 
 def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
@@ -80,12 +84,9 @@ def _shield_surrogate(checkpoint: Path, config: dict):
 
     with open(checkpoint / "algorithm_state.pkl", "rb") as f:
         weights = pickle.load(f)["surrogate"]["model"]
-    obs_dim = int(weights["max_logvar"].numel()) - 1  # outputs: next-obs deltas and the reward
-    model = EnsembleSurrogate(obs_dim, int(weights["in_mean"].numel()) - obs_dim,
-                              ensemble_size=config["surrogate_ensemble_size"], hidden_size=config["surrogate_hidden_size"],
-                              num_layers=config["surrogate_num_layers"])
-    model.load_state_dict(weights)
-    return model.eval()
+    return EnsembleSurrogate.from_weights(weights, ensemble_size=config["surrogate_ensemble_size"],
+                                          hidden_size=config["surrogate_hidden_size"],
+                                          num_layers=config["surrogate_num_layers"])
 
 
 def deterministic_policy(module: RLModule) -> Callable[[np.ndarray], np.ndarray]:

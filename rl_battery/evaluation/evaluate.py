@@ -17,7 +17,7 @@ import pandas as pd
 
 from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
 from rl_battery.data.atomic import atomic_path
-from rl_battery.envs import METRIC_KEYS, run_episode, valid_env_config_keys
+from rl_battery.envs import run_episode, valid_env_config_keys
 from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 from rl_battery.evaluation.plots import plot_traces
 
@@ -147,4 +147,4 @@ def format_comparison(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["evaluate_checkpoint", "compare_on_env", "format_comparison", "merge_env_config", "METRIC_KEYS"]
+__all__ = ["evaluate_checkpoint", "compare_on_env", "format_comparison", "merge_env_config"]

@@ -201,7 +201,6 @@ class PackSimulator:
         self.dt_s = float(dt_s)
         self.ambient_temperature_K = float(ambient_temperature_K)
         self.rest_current_A = float(rest_current_A)
-        self._base_height_m = None  # set below, once the parameter values are loaded
 
         values = load_parameter_values(parameter_set)
         self.window = StoichiometryWindow(values)

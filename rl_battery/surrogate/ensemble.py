@@ -93,6 +93,16 @@ class EnsembleSurrogate(nn.Module):
             self.register_buffer(name, torch.zeros(size) if name.endswith("mean") else torch.ones(size))
         self.optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
 
+    @classmethod
+    def from_weights(cls, weights: dict, *, ensemble_size: int, hidden_size: int, num_layers: int) -> "EnsembleSurrogate":
+        """An ensemble in eval mode rebuilt from a ``state_dict()``; the observation and action
+        sizes are read from the weights (outputs: next-obs deltas and the reward)."""
+        obs_dim = int(weights["max_logvar"].numel()) - 1
+        act_dim = int(weights["in_mean"].numel()) - obs_dim
+        model = cls(obs_dim, act_dim, ensemble_size=ensemble_size, hidden_size=hidden_size, num_layers=num_layers)
+        model.load_state_dict(weights)
+        return model.eval()
+
     # ---------------------------------------------------------------- forward
     def _forward(self, x: torch.Tensor):
         """x: (E, B, in) standardized -> mean, logvar (E, B, out), done logit (E, B)."""
