@@ -68,7 +68,6 @@ def transitions_table(rows: Iterable[dict]) -> pa.Table:
 
     Each dict needs every column of :data:`SCHEMA`; the step-record columns may instead be
     given as an ``info`` dict (the env's step info, which carries the record's fields).
-    ``event`` may be absent (null).
 
     Raises:
         KeyError: a required column is missing (the message names it).
@@ -81,8 +80,6 @@ def transitions_table(rows: Iterable[dict]) -> pa.Table:
                 value = row[name]
             elif name in info:
                 value = info[name]
-            elif name == "event":
-                value = info.get("safety_event")
             else:
                 raise KeyError(f"transition is missing column {name!r}")
             if name in _VECTORS:

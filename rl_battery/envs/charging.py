@@ -183,7 +183,6 @@ class FastChargeEnv(gym.Env, ABC):
 
     def _info(self, record: StepRecord) -> dict[str, Any]:
         info = record.as_dict()
-        del info["event"]
         info["task_id"] = self.task_id
         info["episode_metrics"] = self._metrics.as_dict()
         return info
