@@ -18,8 +18,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--env-config", type=json.loads, default=None,
                    help='JSON merged over the checkpoint\'s env_config, e.g. \'{"pack_seed": 7, "soh_mean": 0.8}\'')
     p.add_argument("--shield-kappa", type=float, default=None,
-                   help="safety-layer margin in predicted standard deviations, for runs trained with "
-                        "safety_shield (default: the trained one)")
+                   help="margin in predicted standard deviations of the safety layer (runs with "
+                        "safety_shield) or the planner (action_mode plan); default: the trained one")
     p.add_argument("--out", default=None, help="output folder (default CHECKPOINT/evaluation)")
     p.set_defaults(handler=_evaluate)
 

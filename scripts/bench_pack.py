@@ -25,7 +25,8 @@ PACKS = [(0, 0.95), (1, 0.95), (0, 0.85), (1, 0.85), (100, 0.9), (101, 0.9)]
 HELD_OUT_SEEDS = {100, 101}
 #: Learner name -> MBRLConfig.training overrides of the pack_mbrl experiment.
 LEARNERS = {"MBRL": {}, "SAC": {"synthetic_ratio": 0.0}, "MBRL+shield": {"safety_shield": True},
-            "SAC+shield": {"synthetic_ratio": 0.0, "safety_shield": True}}
+            "SAC+shield": {"synthetic_ratio": 0.0, "safety_shield": True},
+            "MBRL+plan": {"action_mode": "plan", "shield_kappa": 2.0}}
 
 
 def pack_env(env_class, env_config, seed, soh):
@@ -33,22 +34,24 @@ def pack_env(env_class, env_config, seed, soh):
 
 
 #: Shield margins (predicted standard deviations) also tried after training, evaluation only.
-KAPPAS = (0.0, 0.5, 1.0, 2.0)
+KAPPAS = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 
 def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict]:
     """The algorithm's deterministic controller (behind its shield, if it has one, with margin
     ``kappa``, default the trained one) on packs."""
     from rl_battery.envs import run_episode
-    from rl_battery.evaluation.checkpoint_policy import deterministic_policy, shielded
+    from rl_battery.evaluation.checkpoint_policy import deterministic_policy, learned_controller
 
     act = deterministic_policy(algo.get_module())
+    cfg = algo.config
     rows = []
     for s, h in packs:
         env = pack_env(env_class, env_config, s, h)
         control = act
-        if algo.config.safety_shield:
-            control = shielded(act, algo.surrogate, env, algo.config.shield_kappa if kappa is None else kappa)
+        if cfg.safety_shield or cfg.action_mode == "plan":
+            control = learned_controller(act, algo.surrogate, env, action_mode=cfg.action_mode,
+                                         kappa=cfg.shield_kappa if kappa is None else kappa)
         rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))
     return rows
 
@@ -62,8 +65,8 @@ def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_conf
     algo = config.build_algo()
     curve, start = [], time.time()
     try:
-        for it in range(1, iterations + 1):
-            result = algo.train()
+        for it in range(0, iterations + 1):  # iteration 0: the controller after the warm start alone
+            result = algo.train() if it else {"env_runners": {}}
             if it % eval_every == 0 or it == iterations:
                 rows = evaluate_policy(algo, env_class, env_config, curve_packs)
                 episodes = result["env_runners"].get("num_episodes_lifetime", 0) + config.prefill_episodes
@@ -74,7 +77,7 @@ def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_conf
                 print(f"{label} seed {seed} it {it}: {curve[-1]}", flush=True)
         final = evaluate_policy(algo, env_class, env_config, PACKS)
         by_kappa = ({str(k): evaluate_policy(algo, env_class, env_config, PACKS, kappa=k) for k in KAPPAS}
-                    if algo.config.safety_shield else {})
+                    if algo.config.safety_shield or algo.config.action_mode == "plan" else {})
     finally:
         algo.stop()
     return {"label": label, "seed": seed, "curve": curve, "final": final, "final_by_kappa": by_kappa,

@@ -113,3 +113,39 @@ def test_rllib_evaluate_rejects_a_non_checkpoint(tmp_path):
     rllib = Path(sys.executable).with_name("rllib")
     proc = subprocess.run([str(rllib), "evaluate", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "not an RLlib Algorithm checkpoint" in proc.stderr
+
+
+def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_session, tmp_path):
+    import pyarrow.compute as pc
+
+    from rl_battery.algorithms import MBRLConfig
+    from rl_battery.data import read_rollouts
+    from rl_battery.envs import PackFastCharge
+    from rl_battery.surrogate import EnsembleSurrogate, SurrogatePlanner, transition_arrays
+
+    sizes = dict(surrogate_hidden_size=16, surrogate_num_layers=1, surrogate_ensemble_size=2)
+    config = (
+        MBRLConfig()
+        .environment(PackFastCharge, env_config={"Np": 2, "Ns": 2, "pack_seed": 1})
+        .env_runners(num_env_runners=0, rollout_fragment_length=16)
+        .training(offline_data_dir=str(tmp_path), num_steps_sampled_before_learning_starts=1000,
+                  surrogate_epochs=1, prefill_policy="lookahead", prefill_episodes=1, action_mode="plan",
+                  shield_kappa=2.0, **sizes)
+        .reporting(min_sample_timesteps_per_iteration=16, min_time_s_per_iteration=0)
+    )
+    algo = config.build_algo()
+    try:
+        # Fitted at set-up on the warm start: that model chooses every action of iteration 1.
+        weights = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
+        low, high = algo._obs_limits
+        algo.train()
+        table = read_rollouts(algo.rollout_dir)
+    finally:
+        algo.stop()
+    planner = SurrogatePlanner(EnsembleSurrogate.from_weights(weights, ensemble_size=2, hidden_size=16, num_layers=1),
+                               low, high, kappa=2.0)
+    real = transition_arrays(table.filter(pc.equal(table.column("source"), "real")))
+    assert len(real["obs"]) >= 16
+    np.testing.assert_allclose(real["action"], planner(real["obs"]), atol=1e-6)
+    with pytest.raises(ValueError, match="warm start"):
+        MBRLConfig().environment(PackFastCharge).training(action_mode="plan").validate()

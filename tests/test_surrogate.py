@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rl_battery.surrogate import EnsembleSurrogate, branched_rollout
@@ -53,10 +54,9 @@ def test_surrogate_leaves_the_global_torch_rng_alone():
                                                                 num_layers=1, seed=7).hidden[0].weight)
 
 
-def test_shield_caps_at_the_largest_predicted_safe_action():
-    from rl_battery.surrogate import SurrogateShield
-
-    # A known plant: next obs[0] = obs[0] + 0.5 * action; limit obs[0] <= 0.2.
+@pytest.fixture(scope="module")
+def known_plant():
+    """A model of a known plant: next obs[0] = obs[0] + 0.5 * action; limit obs[0] <= 0.2."""
     rng = np.random.default_rng(1)
     obs = rng.uniform(-1, 1, (3000, 2)).astype(np.float32)
     act = rng.uniform(-1, 1, (3000, 1)).astype(np.float32)
@@ -64,7 +64,14 @@ def test_shield_caps_at_the_largest_predicted_safe_action():
     nxt[:, 0] += 0.5 * act[:, 0]
     model = EnsembleSurrogate(2, 1, ensemble_size=3, hidden_size=64, num_layers=2, seed=0)
     model.fit(obs, act, np.zeros(3000), nxt, np.zeros(3000), epochs=40)
-    shield = SurrogateShield(model, np.full(2, -np.inf), np.array([0.2, np.inf]), kappa=0.0, n_candidates=201)
+    return model, np.full(2, -np.inf), np.array([0.2, np.inf])
+
+
+def test_shield_caps_at_the_largest_predicted_safe_action(known_plant):
+    from rl_battery.surrogate import SurrogateShield
+
+    model, low, high = known_plant
+    shield = SurrogateShield(model, low, high, kappa=0.0, n_candidates=201)
     state = np.array([[0.0, 0.0], [0.9, 0.0], [-0.9, 0.0]], np.float32)
     caps = shield.cap(state).numpy()
     np.testing.assert_allclose(caps[0], 0.4, atol=0.08)  # 0.0 + 0.5 a <= 0.2  ->  a <= 0.4
@@ -72,5 +79,23 @@ def test_shield_caps_at_the_largest_predicted_safe_action():
     assert caps[2] == 1.0  # everything is safe
     np.testing.assert_allclose(shield(state[0], np.array([0.2], np.float32)), [0.2])  # below the cap: unchanged
     # Uncertainty makes it more cautious.
-    wary = SurrogateShield(model, np.full(2, -np.inf), np.array([0.2, np.inf]), kappa=3.0, n_candidates=201)
+    wary = SurrogateShield(model, low, high, kappa=3.0, n_candidates=201)
     assert wary.cap(state[:1]).item() <= caps[0]
+
+
+def test_planner_acts_at_the_largest_predicted_safe_action_whatever_is_proposed(known_plant):
+    from rl_battery.surrogate import SurrogatePlanner
+
+    model, low, high = known_plant
+    planner = SurrogatePlanner(model, low, high, kappa=0.0)
+    state = np.array([[0.0, 0.0], [0.9, 0.0], [-0.9, 0.0]], np.float32)
+    best = planner(state)
+    assert best.shape == (3, 1)
+    np.testing.assert_allclose(best[0], [0.4], atol=0.08)
+    assert best[1, 0] == -1.0 and best[2, 0] == 1.0
+    # As an env action filter the proposal is ignored, in numpy and torch alike.
+    for proposal in (np.array([-1.0], np.float32), np.array([1.0], np.float32)):
+        np.testing.assert_allclose(planner(state[0], proposal), best[0])
+    assert torch.equal(planner(state[:1], torch.zeros(1, 1)), torch.as_tensor(best[:1]))
+    # A larger margin plans a smaller current.
+    assert SurrogatePlanner(model, low, high, kappa=3.0)(state[:1])[0, 0] <= best[0, 0]

@@ -28,6 +28,13 @@ with the env's ``set_action_filter``) and in the synthetic rollouts, so the lear
 "the env behind the shield"; the learned controller is policy + shield, and evaluation
 applies the same shield from the checkpoint's surrogate.
 
+Planning (``action_mode="plan"``): the env runners act with
+:class:`rl_battery.surrogate.planner.SurrogatePlanner`, model-predictive control over the
+ensemble (the largest action it predicts keeps every limit, margin ``shield_kappa``), fitted
+at set-up on the warm-start data and refitted every step. SAC still trains, off-policy, on
+the planner's real transitions and the synthetic ones, but the run's controller is the
+planner, and evaluation uses it.
+
 Actions: the surrogate sees the actions the env applied (``info["applied_action"]``: clipped
 to [-1, 1] and, with the shield, capped); the policy's squashed-Gaussian samples lie in
 [-1, 1] too, so real and synthetic episodes share one scale.
@@ -62,9 +69,11 @@ from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBu
 from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
 from rl_battery.surrogate.ensemble import EnsembleSurrogate
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
+from rl_battery.surrogate.planner import SurrogatePlanner
 from rl_battery.surrogate.shield import SurrogateShield
 
 PREFILL_POLICIES = ("lookahead", "cc_ct_cv", "cccv")
+ACTION_MODES = ("policy", "plan")
 
 
 class MBRLConfig(SACConfig):
@@ -89,6 +98,7 @@ class MBRLConfig(SACConfig):
         self.prefill_episodes = 0
         self.safety_shield = False
         self.shield_kappa = 1.0
+        self.action_mode = "policy"
         # Changed SAC defaults: sample a fragment per step; a plain (non-prioritized) buffer,
         # since TD-error priorities would not line up with the mixed real/synthetic batches.
         self.rollout_fragment_length = 64
@@ -116,6 +126,7 @@ class MBRLConfig(SACConfig):
         prefill_episodes: int | None = NotProvided,
         safety_shield: bool | None = NotProvided,
         shield_kappa: float | None = NotProvided,
+        action_mode: str | None = NotProvided,
         **kwargs,
     ) -> "MBRLConfig":
         """Sets the training-related configuration (SAC's own arguments pass through).
@@ -146,8 +157,12 @@ class MBRLConfig(SACConfig):
                 predicts to keep the env's limits (see the module docstring). The surrogate
                 is fitted every step even with ``synthetic_ratio`` 0 (then it serves only as
                 the safety layer). Default False.
-            shield_kappa: predicted standard deviations the shield keeps from each limit
-                (>= 0). Default 1.
+            shield_kappa: predicted standard deviations the shield, and the planner, keep
+                from each limit (>= 0). Default 1.
+            action_mode: who acts on the env runners: "policy" (the SAC policy, behind the
+                shield if ``safety_shield``) or "plan" (the surrogate planner; see the
+                module docstring; needs ``prefill_episodes`` > 0 so that a model exists
+                before the first step). Default "policy".
 
         Returns:
             This updated config object.
@@ -163,6 +178,7 @@ class MBRLConfig(SACConfig):
             ("synthetic_ratio", synthetic_ratio), ("synthetic_buffer_capacity", synthetic_buffer_capacity),
             ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
             ("prefill_episodes", prefill_episodes), ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
+            ("action_mode", action_mode),
         ):
             if value is not NotProvided:
                 setattr(self, key, value)
@@ -185,6 +201,15 @@ class MBRLConfig(SACConfig):
             self._value_error("`prefill_episodes` must be >= 0")
         if self.shield_kappa < 0:
             self._value_error("`shield_kappa` must be >= 0")
+        if self.action_mode not in ACTION_MODES:
+            self._value_error(f"`action_mode` must be one of {ACTION_MODES}, got {self.action_mode!r}")
+        if self.action_mode == "plan" and not (self.prefill_policy and self.prefill_episodes > 0):
+            self._value_error("`action_mode='plan'` needs a warm start (`prefill_policy` and `prefill_episodes` > 0)")
+
+    @property
+    def uses_surrogate(self) -> bool:
+        """Whether the surrogate is fitted: for synthetic data, the shield or the planner."""
+        return self.synthetic_ratio > 0 or self.safety_shield or self.action_mode == "plan"
 
 
 class MBRL(SAC):
@@ -226,6 +251,9 @@ class MBRL(SAC):
         self._prefilled = 0
         if cfg.prefill_policy and cfg.prefill_episodes:
             self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)
+        if cfg.action_mode == "plan":  # the planner acts from the first step on
+            self._fit_surrogate()
+            self._install_action_filter()
 
     # ------------------------------------------------------------------ data
     def _empty_window(self) -> dict[str, np.ndarray]:
@@ -312,21 +340,26 @@ class MBRL(SAC):
         action = torch.clamp(dist.sample(), -1.0, 1.0)
         return self.shield(obs, action) if self.shield is not None else action
 
-    def _install_shield(self) -> None:
-        """Build the shield from the current surrogate and install it on every env runner."""
+    def _install_action_filter(self) -> None:
+        """Build the shield (for the synthetic rollouts too) or the planner from the current
+        surrogate and install it on every env runner."""
         cfg = self.config
+        if not (cfg.safety_shield or cfg.action_mode == "plan"):
+            return
         low, high = self._obs_limits
-        self.shield = SurrogateShield(self.surrogate, low, high, kappa=cfg.shield_kappa)
+        if cfg.safety_shield:
+            self.shield = SurrogateShield(self.surrogate, low, high, kappa=cfg.shield_kappa)
         sizes = dict(ensemble_size=cfg.surrogate_ensemble_size, hidden_size=cfg.surrogate_hidden_size,
                      num_layers=cfg.surrogate_num_layers)
         weights = {k: v.clone() for k, v in self.surrogate.state_dict().items()}
         kappa = cfg.shield_kappa
+        filter_class = SurrogatePlanner if cfg.action_mode == "plan" else SurrogateShield
 
         def install(runner):
             # Rebuilt inside each runner: remote runners get the weights, not the live model.
-            shield = SurrogateShield(EnsembleSurrogate.from_weights(weights, **sizes), low, high, kappa=kappa)
+            action_filter = filter_class(EnsembleSurrogate.from_weights(weights, **sizes), low, high, kappa=kappa)
             for env in runner.env.unwrapped.envs:
-                env.unwrapped.set_action_filter(shield)
+                env.unwrapped.set_action_filter(action_filter)
 
         self.env_runner_group.foreach_env_runner(install, local_env_runner=True)
 
@@ -365,17 +398,19 @@ class MBRL(SAC):
         self.metrics.log_value(("mbrl", "prefill_transitions"), self._prefilled, window=1)
 
         current_ts = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
-        if current_ts < self.config.num_steps_sampled_before_learning_starts:
+        learning = current_ts >= self.config.num_steps_sampled_before_learning_starts
+        # The planner acts from the first step, so its model learns from the first step too;
+        # the shield and the Dyna data wait for SAC's warm-up, like the learner.
+        if not (learning or self.config.action_mode == "plan"):
             return
-
-        uses_surrogate = self.config.synthetic_ratio > 0 or self.config.safety_shield
-        if uses_surrogate and len(self._window["obs"]) >= 10:
+        if self.config.uses_surrogate and len(self._window["obs"]) >= 10:
             with self.metrics.log_time((TIMERS, "surrogate_fit")):
                 fit = self._fit_surrogate()
             for key, value in fit.items():
                 self.metrics.log_value(("mbrl", f"surrogate_{key}"), value, window=1)
-            if self.config.safety_shield:
-                self._install_shield()
+            self._install_action_filter()
+        if not learning:
+            return
         if self.config.synthetic_ratio > 0 and self._last_fit is not None:
             with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
                 n_synthetic = self._generate_synthetic()
@@ -432,8 +467,7 @@ class MBRL(SAC):
             self.surrogate.optimizer.load_state_dict(state["surrogate"]["optimizer"])
             self.rollout_dir = Path(state["surrogate"]["rollout_dir"])
             self._reload_window()
-            if self.config.safety_shield:
-                self._install_shield()
+            self._install_action_filter()
 
     def _reload_window(self) -> None:
         """After a restore: the window again holds the newest transitions of the run's files."""

@@ -22,8 +22,10 @@ class CheckpointPolicy:
         env_class: the env class from the checkpoint's config.
         env_config: the trial's concrete env_config.
         algorithm: the algorithm class name.
-        surrogate: the run's surrogate ensemble when it trained with a safety shield.
-        shield_kappa: that shield's margin in predicted standard deviations.
+        surrogate: the run's surrogate ensemble when its controller uses one (a safety
+            shield or the planner).
+        shield_kappa: the margin of that shield or planner in predicted standard deviations.
+        action_mode: "policy" or "plan" (an MBRL run whose controller is the planner).
     """
 
     act: Callable[[np.ndarray], np.ndarray]
@@ -32,21 +34,29 @@ class CheckpointPolicy:
     algorithm: str
     surrogate: Any = None
     shield_kappa: float | None = None
+    action_mode: str = "policy"
 
     def controller(self, env, shield_kappa: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
-        """The learned controller on ``env``: the policy, behind the surrogate safety layer
-        when the run trained with one (``safety_shield``), with margin ``shield_kappa``
-        (default: the trained one)."""
+        """The learned controller on ``env`` (see :func:`learned_controller`), with margin
+        ``shield_kappa`` (default: the trained one)."""
         if self.surrogate is None:
             return self.act
-        return shielded(self.act, self.surrogate, env, self.shield_kappa if shield_kappa is None else shield_kappa)
+        return learned_controller(self.act, self.surrogate, env, action_mode=self.action_mode,
+                                  kappa=self.shield_kappa if shield_kappa is None else shield_kappa)
 
 
-def shielded(act: Callable[[np.ndarray], np.ndarray], surrogate, env, kappa: float) -> Callable[[np.ndarray], np.ndarray]:
-    """``act`` behind the surrogate safety layer built for ``env``'s limits with margin ``kappa``."""
-    from rl_battery.surrogate import SurrogateShield
+def learned_controller(act: Callable[[np.ndarray], np.ndarray], surrogate, env, *, kappa: float,
+                       action_mode: str = "policy") -> Callable[[np.ndarray], np.ndarray]:
+    """A run's controller on ``env``: with ``action_mode`` "plan" the surrogate planner (the
+    policy is not used), else ``act`` behind the surrogate safety layer; both are built for
+    ``env``'s limits with margin ``kappa``."""
+    from rl_battery.surrogate import SurrogatePlanner, SurrogateShield
 
-    shield = SurrogateShield(surrogate, *env.observation_limits(), kappa=kappa)
+    limits = env.observation_limits()
+    if action_mode == "plan":
+        planner = SurrogatePlanner(surrogate, *limits, kappa=kappa)
+        return lambda obs: planner(obs)[0]
+    shield = SurrogateShield(surrogate, *limits, kappa=kappa)
     return lambda obs: shield(obs, act(obs))
 
 
@@ -72,13 +82,16 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
     if isinstance(env_class, str):
         raise ValueError(f"checkpoint env {env_class!r} is a registered name; rl_battery passes env classes")
     module = RLModule.from_checkpoint(module_dir)
-    surrogate = _shield_surrogate(checkpoint, config) if config.get("safety_shield") else None
+    action_mode = config.get("action_mode", "policy")
+    uses_surrogate = config.get("safety_shield") or action_mode == "plan"
+    surrogate = _surrogate(checkpoint, config) if uses_surrogate else None
     return CheckpointPolicy(act=deterministic_policy(module), env_class=env_class, env_config=env_config,
                             algorithm=ctor["class"].__name__, surrogate=surrogate,
-                            shield_kappa=config.get("shield_kappa") if surrogate is not None else None)
+                            shield_kappa=config.get("shield_kappa") if surrogate is not None else None,
+                            action_mode=action_mode)
 
 
-def _shield_surrogate(checkpoint: Path, config: dict):
+def _surrogate(checkpoint: Path, config: dict):
     """The surrogate ensemble stored in an MBRL checkpoint's ``algorithm_state.pkl``."""
     from rl_battery.surrogate import EnsembleSurrogate
 

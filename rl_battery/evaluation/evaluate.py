@@ -95,7 +95,8 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         initial_soc: start SOC of every episode.
         env_config: keys merged over the checkpoint's env_config (e.g. another pack:
             ``{"pack_seed": 7, "soh_mean": 0.8}``); unknown keys raise ValueError.
-        shield_kappa: margin of the safety layer of a shielded run (default: the trained one).
+        shield_kappa: margin of the safety layer of a shielded run, or of the planner of a
+            run with ``action_mode`` "plan" (default: the trained one).
 
     Writes ``metrics.json``, ``trace.csv`` and ``charging.png`` atomically; returns the
     metrics dict (``results``: one metrics dict per policy, see :func:`compare_on_env`).
@@ -114,6 +115,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()},
         "task_id": env.task_id,
         "safety_shield": policy.surrogate is not None,
+        "action_mode": policy.action_mode,
         "shield_kappa": (policy.shield_kappa if shield_kappa is None else shield_kappa) if policy.surrogate is not None else None,
         "initial_soc": initial_soc,
         "target_soc": env.target_soc,

@@ -1,7 +1,8 @@
 """Learned dynamics fitted from the Parquet rollouts, and batched synthetic rollouts."""
 
 from rl_battery.surrogate.ensemble import EnsembleSurrogate, FitReport
+from rl_battery.surrogate.planner import SurrogatePlanner
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
 from rl_battery.surrogate.shield import SurrogateShield
 
-__all__ = ["EnsembleSurrogate", "FitReport", "SurrogateShield", "branched_rollout", "transition_arrays"]
+__all__ = ["EnsembleSurrogate", "FitReport", "SurrogatePlanner", "SurrogateShield", "branched_rollout", "transition_arrays"]

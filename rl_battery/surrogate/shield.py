@@ -51,7 +51,7 @@ class SurrogateShield:
     @torch.no_grad()
     def cap(self, obs) -> torch.Tensor:
         """Largest safe action for each observation: (B, obs_dim) -> (B,)."""
-        obs = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_low.numel())
+        obs = torch.as_tensor(np.array(obs, np.float32)).reshape(-1, self.obs_low.numel())  # a writable copy
         b, k = len(obs), len(self.candidates)
         rep_obs = obs.repeat_interleave(k, 0)
         actions = self.candidates.repeat(b).unsqueeze(1)
