@@ -8,10 +8,12 @@ from rl_battery.envs.step_record import FIELDS, StepRecord
 
 def _rows(n, episode="ep1"):
     record = StepRecord(
-        time_s=90.0, soc=0.5, current_A=10.0, pack_voltage_V=8.0, soh=0.9, step_max_cell_voltage_V=4.0,
+        time_s=90.0, soc=0.5, current_A=10.0, pack_voltage_V=8.0, soh=0.9, equivalent_cycles=50.0, step_max_cell_voltage_V=4.0,
         step_max_cell_temperature_K=300.0, step_min_plating_potential_V=0.05, cell_current_A=np.array([5.0, 5.0]),
         cell_voltage_V=np.array([4.0, 4.01]), cell_ocv_V=np.array([3.9, 3.9]), cell_temperature_K=np.array([300.0, 301.0]),
-        cell_soc=np.array([0.5, 0.51]), cell_step_min_plating_potential_V=np.array([0.05, 0.06]))
+        cell_soc=np.array([0.5, 0.51]), cell_step_min_plating_potential_V=np.array([0.05, 0.06]),
+        cell_soh=np.array([0.9, 0.88]), cell_capacity_Ah=np.array([4.5, 4.4]),
+        cell_contact_resistance_Ohm=np.array([0.012, 0.014]))
     info = record.as_dict()
     return [dict(info=info, episode_id=episode, step_index=i, task_id="pack:test", cycle_index=0, source="real",
                  obs=np.full(3, i, np.float32), action=np.array([0.1]), reward=float(i), next_obs=np.full(3, i + 1.0),
@@ -27,6 +29,7 @@ def test_round_trip(tmp_path):
     first = next(r for r in rows if r["episode_id"] == "ep1" and r["step_index"] == 2)
     assert first["obs"] == [2.0, 2.0, 2.0] and first["next_obs"] == [3.0, 3.0, 3.0]
     assert first["current_A"] == 10.0 and first["cell_temperature_K"] == [300.0, 301.0]
+    assert first["equivalent_cycles"] == 50.0 and first["cell_soh"] == [0.9, 0.88]
     meta = pq.read_schema(tmp_path / "two.parquet").metadata
     assert meta[b"rl_battery.schema_version"] == str(SCHEMA_VERSION).encode()
 

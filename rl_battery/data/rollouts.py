@@ -1,4 +1,4 @@
-"""Parquet rollout store: one row per transition, schema version 2.
+"""Parquet rollout store: one row per transition, schema version 3.
 
 Columns: the transition, then every field of the env's
 :class:`~rl_battery.envs.step_record.StepRecord` after the step under the field's own name
@@ -16,13 +16,14 @@ Columns: the transition, then every field of the env's
 | reward | float32 | reward |
 | next_obs | list<float32> | observation after the action |
 | terminated, truncated | bool | gymnasium episode-end flags |
-| time_s, soc, current_A, pack_voltage_V, soh | float64 | state after the step; current_A is the action in A |
+| time_s, soc, current_A, pack_voltage_V, soh, equivalent_cycles | float64 | state after the step; current_A is the action in A; equivalent_cycles the pack's age |
 | step_max_cell_voltage_V, step_max_cell_temperature_K, step_min_plating_potential_V | float64 | extremes over the step |
 | cell_current_A, cell_voltage_V, cell_ocv_V, cell_temperature_K, cell_soc, cell_step_min_plating_potential_V | list<float64> | per cell |
+| cell_soh, cell_capacity_Ah, cell_contact_resistance_Ohm | list<float64> | per-cell ageing ground truth (never observed) |
 | event | string (null) | PyBaMM event that stopped the step |
 
-Version 1 (before the step record) named the in-step extremes without ``step_``; it is not
-read. Files are written to a temporary name in the same folder and renamed (atomic on
+Older versions are not read: version 1 (before the step record) named the in-step extremes
+without ``step_``; version 2 had no ageing columns. Files are written to a temporary name in the same folder and renamed (atomic on
 POSIX), so a crash never leaves a half-written Parquet file. The schema version is stored in
 the file's metadata under ``rl_battery.schema_version``.
 """
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 from rl_battery.data.atomic import atomic_path
 from rl_battery.envs.step_record import FIELDS, PER_CELL_FIELDS, SCALAR_FIELDS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _F32_LIST = pa.list_(pa.float32())
 _F64_LIST = pa.list_(pa.float64())
 _TRANSITION = [

@@ -90,13 +90,14 @@ class CellFastCharge(FastChargeEnv):
 
     def _record(self, r: CellStepResult) -> StepRecord:
         return StepRecord(
-            time_s=r.time_s, soc=r.soc, current_A=r.current_A, pack_voltage_V=r.voltage_V, soh=1.0,
+            time_s=r.time_s, soc=r.soc, current_A=r.current_A, pack_voltage_V=r.voltage_V, soh=1.0, equivalent_cycles=0.0,
             step_max_cell_voltage_V=r.max_voltage_V, step_max_cell_temperature_K=r.max_temperature_K,
             step_min_plating_potential_V=r.min_plating_potential_V,
             cell_current_A=np.array([r.current_A]), cell_voltage_V=np.array([r.voltage_V]),
             cell_ocv_V=np.array([r.ocv_V]), cell_temperature_K=np.array([r.temperature_K]),
             cell_soc=np.array([r.soc]), cell_step_min_plating_potential_V=np.array([r.min_plating_potential_V]),
-            event=r.event,
+            cell_soh=np.ones(1), cell_capacity_Ah=np.array([self.sim.nominal_capacity_Ah]),
+            cell_contact_resistance_Ohm=np.zeros(1), event=r.event,
         )
 
     def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:

@@ -68,7 +68,12 @@ class PackFastCharge(FastChargeEnv):
     ``pack_seed`` values or a [low, high] ``soh_mean`` range, every episode first draws a new
     pack (seed from the list, mean SOH uniform in the range; the cells are re-sampled without
     rebuilding the model), so one policy learns over a distribution of packs; the pack SOH is
-    observation 13 and ``info["task_id"]`` names the pack.
+    observation 13 and ``info["task_id"]`` names the pack. With ``age_cycles`` > 0 the drawn
+    cells are then aged by that many equivalent full cycles at ``ageing_c_rate`` and
+    ``ageing_temperature_K`` (:class:`rl_battery.sim.ageing.AgeingLaw`: each cell at its own
+    rate; capacity falls and resistance grows); :meth:`set_age` changes the age between
+    episodes. The per-cell truth (``cell_soh``, ``cell_capacity_Ah``,
+    ``cell_contact_resistance_Ohm``) is in ``info``, never in the observation.
 
     ## Episode End
     * Terminated: pack SOC >= ``target_soc`` (default 0.8).
@@ -82,7 +87,8 @@ class PackFastCharge(FastChargeEnv):
     ``gymnasium.make("PackFastCharge-v0", **env_config)`` with its own arguments ``Np`` (3),
     ``Ns`` (6), ``parameter_set`` ("Chen2020"), ``pack_seed`` (0, or a list to draw from per
     episode), ``soh_mean`` (0.9, or a [low, high] range drawn per episode), ``soh_std``
-    (0.03), ``mesh`` ("coarse", see :data:`rl_battery.sim.pack.MESHES`), and every field of
+    (0.03), ``mesh`` ("coarse", see :data:`rl_battery.sim.pack.MESHES`), ``age_cycles`` (0, >= 0),
+    ``ageing_c_rate`` (1.0, >= 0), ``ageing_temperature_K`` (None: the ambient), and every field of
     :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` (1 A x Np),
     ``max_current_A`` (7.5 A x Np), ``target_soc`` (0.8), ``initial_soc`` (0.1),
     ``max_steps`` (60), ``dt_s`` (90), ``ambient_temperature_K`` (298.15),
@@ -107,6 +113,9 @@ class PackFastCharge(FastChargeEnv):
         soh_mean: float | Sequence[float] = 0.9,
         soh_std: float = 0.03,
         mesh: str = "coarse",
+        age_cycles: float = 0.0,
+        ageing_c_rate: float = 1.0,
+        ageing_temperature_K: float | None = None,
     ) -> None:
         self._seeds = [int(v) for v in pack_seed] if isinstance(pack_seed, Sequence) else [int(pack_seed)]
         soh_range = tuple(float(v) for v in soh_mean) if isinstance(soh_mean, Sequence) else (float(soh_mean),) * 2
@@ -121,7 +130,7 @@ class PackFastCharge(FastChargeEnv):
             seed=self._seeds[0], dt_s=s.dt_s, ambient_temperature_K=s.ambient_temperature_K, mesh=mesh,
         )
         self._pack = (self._seeds[0], soh_range[0])
-        self._set_task_id()
+        self.set_age(age_cycles, c_rate=ageing_c_rate, temperature_K=ageing_temperature_K)
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(14,), dtype=np.float32)
 
     @property
@@ -135,25 +144,51 @@ class PackFastCharge(FastChargeEnv):
         seed = int(self.np_random.choice(self._seeds))
         lo, hi = self._soh_range
         soh = float(self.np_random.uniform(lo, hi)) if hi > lo else lo
-        self.sim.set_cells(CellHeterogeneity(soh_mean=soh, soh_std=self._soh_std), seed)
         self._pack = (seed, soh)
-        self._set_task_id()
+        self._make_cells()
 
-    def _set_task_id(self) -> None:
+    def set_age(self, cycles: float, *, c_rate: float | None = None, temperature_K: float | None = None) -> None:
+        """Age the pack's cells by ``cycles`` equivalent full cycles (>= 0) from their sampled
+        state, at ``c_rate`` (>= 0) and ``temperature_K`` (default: the values set before,
+        initially 1 C and the ambient). Replaces any earlier age; takes effect at the next
+        reset, and applies to every pack drawn afterwards.
+
+        Raises:
+            ValueError: a negative or non-finite age, or an invalid stress.
+        """
+        cycles = float(cycles)
+        if not (np.isfinite(cycles) and cycles >= 0):
+            raise ValueError(f"age_cycles must be finite and >= 0, got {cycles!r}")
+        old = getattr(self, "_ageing", (0.0, 1.0, None))
+        stress = (old[1] if c_rate is None else float(c_rate), old[2] if temperature_K is None else float(temperature_K))
+        if stress[0] < 0 or (stress[1] is not None and not 233.0 < stress[1] < 373.0):
+            raise ValueError(f"ageing_c_rate must be >= 0 and ageing_temperature_K in (233, 373) K, got {stress}")
+        self._ageing = (cycles, *stress)
+        self._make_cells()
+
+    def _make_cells(self) -> None:
+        """Sample the current pack's cells, then age them by the set age."""
+        seed, soh = self._pack
+        cycles, c_rate, temperature = self._ageing
+        self.sim.set_cells(CellHeterogeneity(soh_mean=soh, soh_std=self._soh_std), seed)
+        if cycles > 0:
+            self.sim.age(cycles, c_rate=c_rate, temperature_K=temperature)
         sim = self.sim
-        self.task_id = (f"pack:{self._parameter_set}:{sim.Np}P{sim.Ns}S:seed={self._pack[0]}:"
-                        f"soh_mean={self._pack[1]:.3f}:soh={sim.pack_soh:.3f}")
+        self.task_id = (f"pack:{self._parameter_set}:{sim.Np}P{sim.Ns}S:seed={seed}:"
+                        f"soh_mean={soh:.3f}:age={cycles:g}:soh={sim.pack_soh:.3f}")
 
     def _record(self, r: PackStepResult) -> StepRecord:
         return StepRecord(
             time_s=r.time_s, soc=float(np.mean(r.cell_soc)), current_A=r.pack_current_A,
-            pack_voltage_V=r.pack_voltage_V, soh=self.sim.pack_soh,
+            pack_voltage_V=r.pack_voltage_V, soh=self.sim.pack_soh, equivalent_cycles=self.sim.equivalent_cycles,
             step_max_cell_voltage_V=float(np.max(r.cell_max_voltage_V)),
             step_max_cell_temperature_K=float(np.max(r.cell_max_temperature_K)),
             step_min_plating_potential_V=float(np.min(r.cell_min_plating_potential_V)),
             cell_current_A=r.cell_current_A, cell_voltage_V=r.cell_voltage_V, cell_ocv_V=r.cell_ocv_V,
             cell_temperature_K=r.cell_temperature_K, cell_soc=r.cell_soc,
-            cell_step_min_plating_potential_V=r.cell_min_plating_potential_V, event=r.event,
+            cell_step_min_plating_potential_V=r.cell_min_plating_potential_V, cell_soh=self.sim.cells.soh,
+            cell_capacity_Ah=self.sim.cell_capacity_Ah, cell_contact_resistance_Ohm=self.sim.cells.contact_resistance_Ohm,
+            event=r.event,
         )
 
     def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,8 @@ class StepRecord:
             pack; 0 at reset).
         pack_voltage_V: terminal voltage at the end of the step [V] (a cell's own voltage).
         soh: state of health [-] (a pack's weakest parallel group; 1 for a fresh cell).
+        equivalent_cycles: equivalent full cycles the cells were aged by since they were
+            sampled (:meth:`rl_battery.sim.PackSimulator.age`; 0 for a single cell).
         step_max_cell_voltage_V: highest cell voltage over the step's output points [V].
         step_max_cell_temperature_K: highest cell temperature over the step [K].
         step_min_plating_potential_V: lowest plating indicator (phi_s - phi_e at the
@@ -32,6 +34,10 @@ class StepRecord:
             end-of-step values, shape (n_cells,) (n_cells = 1 for a single cell).
         cell_step_min_plating_potential_V: per-cell minimum of the plating indicator over
             the step, shape (n_cells,) [V].
+        cell_soh, cell_capacity_Ah, cell_contact_resistance_Ohm: per-cell ground truth of
+            the ageing state, shape (n_cells,): SOH [-], capacity [Ah] and the added contact
+            resistance [Ohm] (a single cell: 1, its nominal capacity, 0). Never observed by
+            the agent; for health estimation and surrogate studies.
         event: PyBaMM event that stopped the step (the hard safety cut-off), else None.
     """
 
@@ -40,6 +46,7 @@ class StepRecord:
     current_A: float
     pack_voltage_V: float
     soh: float
+    equivalent_cycles: float
     step_max_cell_voltage_V: float
     step_max_cell_temperature_K: float
     step_min_plating_potential_V: float
@@ -49,6 +56,9 @@ class StepRecord:
     cell_temperature_K: np.ndarray
     cell_soc: np.ndarray
     cell_step_min_plating_potential_V: np.ndarray
+    cell_soh: np.ndarray
+    cell_capacity_Ah: np.ndarray
+    cell_contact_resistance_Ohm: np.ndarray
     event: str | None = None
 
     def as_dict(self) -> dict:

@@ -5,6 +5,7 @@ charging (A). The conversion to PyBaMM's convention (discharge positive) happens
 one place, :func:`rl_battery.sim.parameters.to_pybamm_current`.
 """
 
+from rl_battery.sim.ageing import AgeingLaw
 from rl_battery.sim.cell import CellSimulator, CellState, CellStepResult
 from rl_battery.sim.errors import SimulationError, UnknownParameterSetError
 from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
@@ -13,7 +14,7 @@ from rl_battery.sim.pack import PackSimulator, PackState, PackStepResult
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS, load_parameter_values
 
 __all__ = [
-    "CellSimulator", "CellState", "CellStepResult", "PackSimulator", "PackState", "PackStepResult", "PackCircuit", "CellHeterogeneity",
+    "AgeingLaw", "CellSimulator", "CellState", "CellStepResult", "PackSimulator", "PackState", "PackStepResult", "PackCircuit", "CellHeterogeneity",
     "PackCells", "sample_pack_cells", "SimulationError", "UnknownParameterSetError",
     "SUPPORTED_PARAMETER_SETS", "load_parameter_values",
 ]

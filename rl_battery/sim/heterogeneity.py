@@ -9,6 +9,9 @@ Ageing model (deliberately simple, documented so it can be replaced):
     20 mOhm, about the Chen2020 cell's own DC resistance, i.e. resistance roughly doubles.
     Applied through SPMe's "contact resistance" option and input `Contact resistance [Ohm]`.
   * cooling spread: ``Total heat transfer coefficient [W.m-2.K-1] ~ N(h, htc_rel_std)``.
+  * ageing-rate spread: a factor ~ N(1, ageing_rate_rel_std) on each cell's rate of further
+    capacity fade (:mod:`rl_battery.sim.ageing`); drawn last, so adding it left every
+    earlier draw, and so every pack of a given seed, unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class CellHeterogeneity:
         resistance_rel_std: manufacturing resistance spread (relative std), >= 0.
         htc_W_m2K: mean total heat transfer coefficient [W.m-2.K-1], > 0.
         htc_rel_std: cooling spread (relative std), >= 0.
+        ageing_rate_rel_std: spread of the cells' ageing rates (relative std), >= 0.
     """
 
     soh_mean: float = 1.0
@@ -41,12 +45,13 @@ class CellHeterogeneity:
     resistance_rel_std: float = 0.05
     htc_W_m2K: float = 10.0
     htc_rel_std: float = 0.1
+    ageing_rate_rel_std: float = 0.1
 
     def __post_init__(self):
         if not 0.5 < self.soh_mean <= 1.0:
             raise ValueError(f"soh_mean must be in (0.5, 1], got {self.soh_mean}")
         for name in ("soh_std", "capacity_rel_std", "contact_resistance_Ohm",
-                     "resistance_per_soh_loss_Ohm", "resistance_rel_std", "htc_rel_std"):
+                     "resistance_per_soh_loss_Ohm", "resistance_rel_std", "htc_rel_std", "ageing_rate_rel_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.htc_W_m2K > 0:
@@ -61,6 +66,7 @@ class PackCells:
     capacity_factor: np.ndarray  # multiplies `Electrode height [m]` (includes SOH)
     contact_resistance_Ohm: np.ndarray
     htc_W_m2K: np.ndarray
+    ageing_rate_factor: np.ndarray  # multiplies the rate of further capacity fade
 
 
 def sample_pack_cells(n_cells: int, spec: CellHeterogeneity, rng: np.random.Generator) -> PackCells:
@@ -70,9 +76,11 @@ def sample_pack_cells(n_cells: int, spec: CellHeterogeneity, rng: np.random.Gene
     r_spread = np.clip(rng.normal(1.0, spec.resistance_rel_std, n_cells), 0.5, 1.5)
     resistance = (spec.contact_resistance_Ohm + spec.resistance_per_soh_loss_Ohm * (1.0 - soh)) * r_spread
     htc = spec.htc_W_m2K * np.clip(rng.normal(1.0, spec.htc_rel_std, n_cells), 0.3, 1.7)
+    ageing_rate = np.clip(rng.normal(1.0, spec.ageing_rate_rel_std, n_cells), 0.5, 1.5)
     return PackCells(
         soh=soh,
         capacity_factor=soh * manufacturing,
         contact_resistance_Ohm=resistance,
         htc_W_m2K=htc,
+        ageing_rate_factor=ageing_rate,
     )

@@ -52,7 +52,7 @@ The three silent pitfalls of liionpack 0.4.0 are handled here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import casadi
 import liionpack as lp
@@ -60,6 +60,7 @@ import numpy as np
 import pybamm
 from liionpack.solver_utils import _create_casadi_objects
 
+from rl_battery.sim.ageing import AgeingLaw
 from rl_battery.sim.circuit import PackCircuit
 from rl_battery.sim.errors import SimulationError
 from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
@@ -236,7 +237,42 @@ class PackSimulator:
         :attr:`pack_soh` (capacity of the weakest parallel group / Np nominal capacities).
         """
         self.heterogeneity = heterogeneity
-        self.cells: PackCells = sample_pack_cells(self.n_cells, heterogeneity, np.random.default_rng(seed))
+        self.equivalent_cycles = 0.0
+        self._set_cell_properties(sample_pack_cells(self.n_cells, heterogeneity, np.random.default_rng(seed)))
+
+    def age(self, equivalent_cycles: float, *, c_rate: float | np.ndarray = 1.0,
+            temperature_K: float | np.ndarray | None = None, law: AgeingLaw | None = None) -> np.ndarray:
+        """Age every cell by ``equivalent_cycles`` (>= 0) full cycles at the given stress,
+        without rebuilding the model; takes effect at the next :meth:`reset`.
+
+        Args:
+            c_rate: C-rate of each cell over those cycles (scalar or (n_cells,)). Default 1.
+            temperature_K: cell temperature over those cycles [K] (scalar or (n_cells,));
+                default the ambient temperature.
+            law: the :class:`AgeingLaw` (default: its defaults). Each cell's own
+                ``ageing_rate_factor`` scales its rate.
+
+        Returns:
+            SOH lost by each cell, shape (n_cells,). Capacity (electrode height) falls and
+            contact resistance grows accordingly; :attr:`equivalent_cycles` counts the cycles
+            since the cells were sampled.
+
+        Raises:
+            ValueError: negative or non-finite cycles, or an invalid stress.
+        """
+        law = law or AgeingLaw()
+        temperature = self.ambient_temperature_K if temperature_K is None else temperature_K
+        cells = self.cells
+        soh, lost = law.age(cells.soh, float(equivalent_cycles), c_rate, temperature, cells.ageing_rate_factor)
+        self._set_cell_properties(replace(
+            cells, soh=soh, capacity_factor=cells.capacity_factor * soh / cells.soh,
+            contact_resistance_Ohm=cells.contact_resistance_Ohm + law.resistance_per_soh_loss_Ohm * lost,
+        ))
+        self.equivalent_cycles += float(equivalent_cycles)
+        return lost
+
+    def _set_cell_properties(self, cells: PackCells) -> None:
+        self.cells = cells
         self._static_inputs = {
             _HEIGHT: self._base_height_m * self.cells.capacity_factor,
             _CONTACT_R: self.cells.contact_resistance_Ohm,
