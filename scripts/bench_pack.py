@@ -26,7 +26,7 @@ HELD_OUT_SEEDS = {100, 101}
 #: Learner name -> MBRLConfig.training overrides of the pack_mbrl experiment.
 LEARNERS = {"MBRL": {}, "SAC": {"synthetic_ratio": 0.0}, "MBRL+shield": {"safety_shield": True},
             "SAC+shield": {"synthetic_ratio": 0.0, "safety_shield": True},
-            "MBRL+plan": {"action_mode": "plan", "shield_kappa": 2.0}}
+            "MBRL+plan": {"action_mode": "plan", "shield_kappa": 2.0, "surrogate_min_updates": 200}}
 
 
 def pack_env(env_class, env_config, seed, soh):

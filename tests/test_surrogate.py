@@ -26,6 +26,14 @@ def test_surrogate_learns_known_function():
     np.testing.assert_allclose(o2.numpy(), nxt[:5], atol=0.03)
 
 
+def test_min_updates_trains_a_small_data_set_further():
+    obs, act, rew, nxt, done = _data(200)
+    reports = [EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=32, num_layers=2, seed=0)
+               .fit(obs, act, rew, nxt, done, epochs=1, min_updates=n) for n in (0, 300)]
+    # 160 training rows are one minibatch: one step per epoch, unless min_updates asks for more.
+    assert reports[1].val_obs_mse < 0.5 * reports[0].val_obs_mse
+
+
 def test_branched_rollout_shapes_and_bounds():
     obs, act, rew, nxt, done = _data(500)
     model = EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=16, num_layers=1)

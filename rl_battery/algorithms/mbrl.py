@@ -87,6 +87,7 @@ class MBRLConfig(SACConfig):
         self.surrogate_num_layers = 3
         self.surrogate_lr = 1e-3
         self.surrogate_epochs = 5
+        self.surrogate_min_updates = 0
         self.surrogate_max_transitions = 50_000
         self.surrogate_holdout_fraction = 0.2
         self.model_rollout_horizon = 3
@@ -115,6 +116,7 @@ class MBRLConfig(SACConfig):
         surrogate_num_layers: int | None = NotProvided,
         surrogate_lr: float | None = NotProvided,
         surrogate_epochs: int | None = NotProvided,
+        surrogate_min_updates: int | None = NotProvided,
         surrogate_max_transitions: int | None = NotProvided,
         surrogate_holdout_fraction: float | None = NotProvided,
         model_rollout_horizon: int | None = NotProvided,
@@ -139,6 +141,8 @@ class MBRLConfig(SACConfig):
             surrogate_num_layers: hidden layers per member. Default 3.
             surrogate_lr: Adam learning rate of the surrogate. Default 1e-3.
             surrogate_epochs: passes over the real window per refit (>= 1). Default 5.
+            surrogate_min_updates: at least this many gradient steps per refit (>= 0), more
+                passes if the window is small (early in a run). Default 0.
             surrogate_max_transitions: newest real transitions kept in memory and fitted
                 on. Default 50,000.
             surrogate_holdout_fraction: share held out for the validation error, in
@@ -172,6 +176,7 @@ class MBRLConfig(SACConfig):
             ("offline_data_dir", offline_data_dir), ("surrogate_ensemble_size", surrogate_ensemble_size),
             ("surrogate_hidden_size", surrogate_hidden_size), ("surrogate_num_layers", surrogate_num_layers),
             ("surrogate_lr", surrogate_lr), ("surrogate_epochs", surrogate_epochs),
+            ("surrogate_min_updates", surrogate_min_updates),
             ("surrogate_max_transitions", surrogate_max_transitions),
             ("surrogate_holdout_fraction", surrogate_holdout_fraction),
             ("model_rollout_horizon", model_rollout_horizon), ("num_model_rollouts", num_model_rollouts),
@@ -195,6 +200,8 @@ class MBRLConfig(SACConfig):
             self._value_error("`surrogate_holdout_fraction` must be in (0, 0.5)")
         if self.surrogate_ensemble_size < 1 or self.surrogate_epochs < 1:
             self._value_error("`surrogate_ensemble_size` and `surrogate_epochs` must be >= 1")
+        if self.surrogate_min_updates < 0:
+            self._value_error("`surrogate_min_updates` must be >= 0")
         if self.prefill_policy is not None and self.prefill_policy not in PREFILL_POLICIES:
             self._value_error(f"`prefill_policy` must be None or one of {PREFILL_POLICIES}, got {self.prefill_policy!r}")
         if self.prefill_episodes < 0:
@@ -329,6 +336,7 @@ class MBRL(SAC):
         report = self.surrogate.fit(
             data["obs"], data["action"], data["reward"][:, 0], data["next_obs"], data["terminated"][:, 0],
             epochs=self.config.surrogate_epochs, holdout_fraction=self.config.surrogate_holdout_fraction,
+            min_updates=self.config.surrogate_min_updates,
         )
         self._last_fit = report.as_dict()
         return self._last_fit

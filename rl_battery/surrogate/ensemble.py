@@ -122,8 +122,12 @@ class EnsembleSurrogate(nn.Module):
 
     # ---------------------------------------------------------------- training
     def fit(self, obs, action, reward, next_obs, terminated, *, epochs: int = 5, batch_size: int = 256,
-            holdout_fraction: float = 0.2) -> FitReport:
+            holdout_fraction: float = 0.2, min_updates: int = 0) -> FitReport:
         """Fit on arrays (N, obs_dim), (N, act_dim), (N,), (N, obs_dim), (N,) of real transitions.
+
+        ``epochs`` passes over the training part, more if needed to make at least
+        ``min_updates`` gradient steps (a few hundred transitions fill one minibatch, so a
+        small data set would otherwise get a handful of steps).
 
         The last ``holdout_fraction`` of a random permutation is held out and never trained
         on; the report gives errors there. Normalisation statistics come from the training
@@ -148,7 +152,8 @@ class EnsembleSurrogate(nn.Module):
         xs, ys = (x - self.in_mean) / self.in_std, (y - self.out_mean) / self.out_std
         self.train()
         last_loss = float("nan")
-        for _ in range(max(1, int(epochs))):
+        steps_per_epoch = -(-len(train) // batch_size)
+        for _ in range(max(1, int(epochs), -(-int(min_updates) // steps_per_epoch))):
             # An independent permutation per member: members see different minibatches.
             order = torch.stack([train[torch.randperm(len(train), generator=self.generator)]
                                  for _ in range(self.ensemble_size)])
