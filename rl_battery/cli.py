@@ -29,7 +29,8 @@ def _evaluate(args) -> int:
 
     result = evaluate_checkpoint(args.checkpoint, out_dir=args.out, initial_soc=args.initial_soc,
                                  env_config=args.env_config, shield_kappa=args.shield_kappa)
-    print(f"{result['algorithm']} on {result['task_id']}, SOC {result['initial_soc']} -> {result['target_soc']}")
+    print(f"{result['algorithm']} ({result['controller']}) on {result['task_id']}, "
+          f"SOC {result['initial_soc']} -> {result['target_soc']}")
     print(format_comparison(result["results"]))
     print(json.dumps(result["files"], indent=2))
     return 0

@@ -92,6 +92,7 @@ def test_rllib_evaluate_compares_with_the_references_on_another_pack(mbrl_checkp
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "seed=7" in metrics["task_id"] and metrics["env_config"]["soh_mean"] == 0.8
     assert metrics["safety_shield"] is True and metrics["shield_kappa"] == 2.0  # policy + shield, margin 2
+    assert metrics["controller"] == "policy + safety shield" and "(policy + safety shield)" in proc.stdout
     results = metrics["results"]
     assert results["lookahead"]["ratio_to_lookahead"] == 1.0
     assert results["lookahead"]["constraint_violations"] == 0 and results["lookahead"]["final_soc"] >= 0.8
@@ -140,6 +141,8 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
         low, high = algo._obs_limits
         algo.train()
         table = read_rollouts(algo.rollout_dir)
+        checkpoint = algo.save_to_path(str(tmp_path / "checkpoint"))
+        final = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
     finally:
         algo.stop()
     planner = SurrogatePlanner(EnsembleSurrogate.from_weights(weights, ensemble_size=2, hidden_size=16, num_layers=1),
@@ -147,5 +150,15 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     real = transition_arrays(table.filter(pc.equal(table.column("source"), "real")))
     assert len(real["obs"]) >= 16
     np.testing.assert_allclose(real["action"], planner(real["obs"]), atol=1e-6)
+    # Evaluation acts with the planner of the checkpoint's (refitted) surrogate.
+    from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
+
+    policy = load_checkpoint_policy(checkpoint)
+    assert policy.action_mode == "plan" and policy.description == "surrogate planner"
+    env = PackFastCharge({"Np": 2, "Ns": 2, "pack_seed": 1})
+    obs = real["obs"][:5]
+    expected = SurrogatePlanner(EnsembleSurrogate.from_weights(final, ensemble_size=2, hidden_size=16, num_layers=1),
+                                low, high, kappa=2.0)(obs)
+    np.testing.assert_allclose(np.stack([policy.controller(env)(o) for o in obs]), expected, atol=1e-6)
     with pytest.raises(ValueError, match="warm start"):
         MBRLConfig().environment(PackFastCharge).training(action_mode="plan").validate()

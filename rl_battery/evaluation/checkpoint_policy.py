@@ -36,6 +36,13 @@ class CheckpointPolicy:
     shield_kappa: float | None = None
     action_mode: str = "policy"
 
+    @property
+    def description(self) -> str:
+        """What acts: "policy", "policy + safety shield" or "surrogate planner"."""
+        if self.surrogate is None:
+            return "policy"
+        return "surrogate planner" if self.action_mode == "plan" else "policy + safety shield"
+
     def controller(self, env, shield_kappa: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
         """The learned controller on ``env`` (see :func:`learned_controller`), with margin
         ``shield_kappa`` (default: the trained one)."""
@@ -55,7 +62,7 @@ def learned_controller(act: Callable[[np.ndarray], np.ndarray], surrogate, env, 
     limits = env.observation_limits()
     if action_mode == "plan":
         planner = SurrogatePlanner(surrogate, *limits, kappa=kappa)
-        return lambda obs: planner(obs)[0]
+        return lambda obs: planner(obs)
     shield = SurrogateShield(surrogate, *limits, kappa=kappa)
     return lambda obs: shield(obs, act(obs))
 

@@ -114,6 +114,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "env": policy.env_class.__name__,
         "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()},
         "task_id": env.task_id,
+        "controller": policy.description,
         "safety_shield": policy.surrogate is not None,
         "action_mode": policy.action_mode,
         "shield_kappa": (policy.shield_kappa if shield_kappa is None else shield_kappa) if policy.surrogate is not None else None,
