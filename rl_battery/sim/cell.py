@@ -5,11 +5,13 @@ temperature) are PyBaMM input parameters, so a new episode starts without a rebu
 step only integrates ``dt_s`` seconds from the last state.
 
 Speed and accuracy (``scripts/bench_sim.py`` measures both): PyBaMM's fixed cost per
-``solver.step`` call grows with the output points. 2 points per step and ``rtol = 1e-4``
-(IDAKLU's default is 1e-6) take a 90 s step from about 23 ms to about 5 ms (the env: 130
-steps/s on one core); over a 16-step charge, in-step extremes and end states agree with 10
-points at 1e-6 within 0.02 mV / 0.01 K (under a constant current inside a step voltage and
-temperature move monotonically, so the end point carries the maximum). IDAKLU (not CasADi) is used because it stops at a voltage event inside a step.
+``solver.step`` call grows with the output points. 2 points per step (returned alone, via
+``t_interp``, instead of IDAKLU's ~20 internal steps) and ``rtol = 1e-4`` (IDAKLU's default
+is 1e-6) take a 90 s step from about 23 ms to about 5 ms; over a 16-step charge, in-step
+extremes and end states agree with 10 points at 1e-6 within 0.02 mV / 0.01 K (under a
+constant current inside a step voltage and temperature move monotonically, and the first
+point carries the jump after a current change, so the end points carry the extremes).
+IDAKLU (not CasADi) is used because it stops at a voltage event inside a step.
 """
 
 from __future__ import annotations
@@ -219,8 +221,11 @@ class CellSimulator:
         try:
             # solver.step on the built model, not Simulation.step: the latter silently
             # continues from its own last solution when given None, so resets would not reset.
+            # t_interp = t_eval: IDAKLU returns only these points, not each internal step
+            # (~20 per 90 s), which PyBaMM would otherwise post-process one by one.
             solution = self._sim.solver.step(
-                self._solution, self._sim.built_model, float(t_eval[-1]), t_eval=t_eval, save=False, inputs=inputs
+                self._solution, self._sim.built_model, float(t_eval[-1]), t_eval=t_eval, t_interp=t_eval,
+                save=False, inputs=inputs,
             )
         except Exception as exc:  # PyBaMM raises SolverError, ValueError, casadi errors...
             raise SimulationError(f"PyBaMM step failed at {current_A:.3f} A: {exc}") from exc
