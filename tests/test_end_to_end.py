@@ -139,7 +139,7 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
         # Fitted at set-up on the warm start: that model chooses every action of iteration 1.
         weights = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
         low, high = algo._obs_limits
-        algo.train()
+        result = algo.train()
         table = read_rollouts(algo.rollout_dir)
         checkpoint = algo.save_to_path(str(tmp_path / "checkpoint"))
         final = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
@@ -150,6 +150,9 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     real = transition_arrays(table.filter(pc.equal(table.column("source"), "real")))
     assert len(real["obs"]) >= 16
     np.testing.assert_allclose(real["action"], planner(real["obs"]), atol=1e-6)
+    # The set-up model was scored on the new real episodes before its refit.
+    for key in ("surrogate_new_data_k1_rmse", "surrogate_new_data_k10_rmse_limits"):
+        assert np.isfinite(result["mbrl"][key]) and result["mbrl"][key] >= 0
     # Evaluation acts with the planner of the checkpoint's (refitted) surrogate.
     from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 

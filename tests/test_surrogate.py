@@ -107,3 +107,32 @@ def test_planner_acts_at_the_largest_predicted_safe_action_whatever_is_proposed(
     assert torch.equal(planner(state[:1], torch.zeros(1, 1)), torch.as_tensor(best[:1]))
     # A larger margin plans a smaller current.
     assert SurrogatePlanner(model, low, high, kappa=3.0)(state[:1])[0, 0] <= best[0, 0]
+
+
+def test_open_loop_errors_count_windows_and_grow_with_the_horizon():
+    from rl_battery.surrogate import open_loop_errors
+
+    # Three real episodes of 12 steps of the plant of _data, with random actions.
+    rng = np.random.default_rng(3)
+    rows = []
+    for ep in range(3):
+        o = rng.uniform(-0.5, 0.5, 3).astype(np.float32)
+        for t in range(12):
+            a = rng.uniform(-1, 1, 1).astype(np.float32)
+            n = o + 0.1 * np.tanh(a) + 0.05 * o**2
+            rows.append((o, a, n, f"ep{ep}", t))
+            o = n.astype(np.float32)
+    obs, act, nxt = (np.stack([r[i] for r in rows]) for i in range(3))
+    ids, steps = np.array([r[3] for r in rows]), np.array([r[4] for r in rows])
+    trained = EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=64, num_layers=2, seed=0)
+    trained.fit(*_data(3000), epochs=30)
+    errors = open_loop_errors(trained, obs, act, nxt, ids, steps)
+    assert (errors["k1_windows"], errors["k5_windows"], errors["k10_windows"]) == (36, 24, 9)
+    assert errors["k1_rmse"] < errors["k10_rmse"]
+    untrained = EnsembleSurrogate(3, 1, ensemble_size=2, hidden_size=64, num_layers=2, seed=0)
+    assert errors["k5_rmse"] < open_loop_errors(untrained, obs, act, nxt, ids, steps)["k5_rmse"]
+    # Row order does not matter; a window never spans two episodes.
+    perm = rng.permutation(len(rows))
+    shuffled = open_loop_errors(trained, obs[perm], act[perm], nxt[perm], ids[perm], steps[perm])
+    assert shuffled == pytest.approx(errors)
+    assert np.isnan(open_loop_errors(trained, obs, act, nxt, ids, steps, horizons=(13,))["k13_rmse"])

@@ -12,7 +12,9 @@ One ``training_step``:
      schema in :mod:`rl_battery.data.rollouts`) and keep the newest
      ``surrogate_max_transitions`` of them in memory (Parquet is read back only on restore);
   3. refit the probabilistic ensemble surrogate on that window, and report its error on
-     held-out real transitions;
+     held-out real transitions; before the refit, its open-loop 1-, 5- and 10-step errors
+     on the step's new real episodes (``mbrl/surrogate_new_data_k*_rmse``, and ``_limits``
+     for the observations the env's limits constrain);
   4. branch short rollouts (``model_rollout_horizon`` steps) from real start states (drawn
      with the run's seed) in the surrogate with the current policy; one branch is one
      synthetic episode in a separate replay buffer;
@@ -46,6 +48,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import torch
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.sac import SAC, SACConfig
@@ -71,6 +74,7 @@ from rl_battery.surrogate.ensemble import EnsembleSurrogate
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
 from rl_battery.surrogate.planner import SurrogatePlanner
 from rl_battery.surrogate.shield import SurrogateShield
+from rl_battery.surrogate.validation import open_loop_errors
 
 PREFILL_POLICIES = ("lookahead", "cc_ct_cv", "cccv")
 ACTION_MODES = ("policy", "plan")
@@ -276,8 +280,9 @@ class MBRL(SAC):
             new = np.asarray(arrays[key], np.float32).reshape(len(arrays["obs"]), -1)
             self._window[key] = np.concatenate([self._window[key], new])[-keep:]
 
-    def _write_episodes(self, episodes, *, source: str, prefix: str) -> int:
-        """Episode chunks -> one Parquet file and the in-memory window; returns rows written."""
+    def _write_episodes(self, episodes, *, source: str, prefix: str) -> pa.Table | None:
+        """Episode chunks -> one Parquet file and the in-memory window; returns the rows
+        written (None if there were none)."""
         rows = []
         for ep in episodes:
             n = len(ep)
@@ -296,11 +301,11 @@ class MBRL(SAC):
                     terminated=bool(ep.is_terminated and last), truncated=bool(ep.is_truncated and last),
                 ))
         if not rows:
-            return 0
+            return None
         table = transitions_table(rows)
         write_table_atomic(table, self.rollout_dir / f"{prefix}_{uuid.uuid4().hex[:6]}.parquet")
         self._remember(transition_arrays(table))
-        return len(rows)
+        return table
 
     def _prefill(self, name: str, n_episodes: int) -> int:
         """Run reference-controller episodes on a local env: replay buffer, Parquet, window."""
@@ -329,7 +334,8 @@ class MBRL(SAC):
                 len_lookback_buffer=0,
             ))
         self.local_replay_buffer.add(episodes)
-        return self._write_episodes(episodes, source=name, prefix="prefill")
+        table = self._write_episodes(episodes, source=name, prefix="prefill")
+        return 0 if table is None else len(table)
 
     def _fit_surrogate(self) -> dict:
         data = self._window
@@ -340,6 +346,21 @@ class MBRL(SAC):
         )
         self._last_fit = report.as_dict()
         return self._last_fit
+
+    def _log_prediction_errors(self, table: pa.Table) -> None:
+        """Open-loop 1/5/10-step errors of the surrogate on new real transitions, before it
+        is refitted on them: all observation dims, and the ones the env's limits constrain."""
+        arrays = transition_arrays(table)
+        ids = np.asarray(table.column("episode_id").to_pylist())
+        steps = table.column("step_index").to_numpy()
+        limited = np.nonzero(np.isfinite(self._obs_limits[0]) | np.isfinite(self._obs_limits[1]))[0]
+        for suffix, dims in (("", None), ("_limits", limited)):
+            errors = open_loop_errors(self.surrogate, arrays["obs"], arrays["action"], arrays["next_obs"], ids, steps,
+                                      dims=dims)
+            for k in (1, 5, 10):
+                if errors[f"k{k}_windows"]:
+                    self.metrics.log_value(("mbrl", f"surrogate_new_data_k{k}_rmse{suffix}"), errors[f"k{k}_rmse"],
+                                           window=1)
 
     def _policy_actions(self, obs: torch.Tensor) -> torch.Tensor:
         module = self.env_runner.module
@@ -401,8 +422,10 @@ class MBRL(SAC):
             )
         self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
         self.local_replay_buffer.add(episodes)
-        n_written = self._write_episodes(episodes, source="real", prefix=f"iter_{self.iteration:06d}")
-        self.metrics.log_value(("mbrl", "real_transitions_written"), n_written, reduce="sum")
+        table = self._write_episodes(episodes, source="real", prefix=f"iter_{self.iteration:06d}")
+        self.metrics.log_value(("mbrl", "real_transitions_written"), 0 if table is None else len(table), reduce="sum")
+        if table is not None and self._last_fit is not None:
+            self._log_prediction_errors(table)
         self.metrics.log_value(("mbrl", "prefill_transitions"), self._prefilled, window=1)
 
         current_ts = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)

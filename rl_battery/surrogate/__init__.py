@@ -4,5 +4,7 @@ from rl_battery.surrogate.ensemble import EnsembleSurrogate, FitReport
 from rl_battery.surrogate.planner import SurrogatePlanner
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
 from rl_battery.surrogate.shield import SurrogateShield
+from rl_battery.surrogate.validation import open_loop_errors
 
-__all__ = ["EnsembleSurrogate", "FitReport", "SurrogatePlanner", "SurrogateShield", "branched_rollout", "transition_arrays"]
+__all__ = ["EnsembleSurrogate", "FitReport", "SurrogatePlanner", "SurrogateShield", "branched_rollout", "open_loop_errors",
+           "transition_arrays"]
