@@ -128,6 +128,16 @@ def test_pack_distribution_draws_a_pack_per_episode():
     assert len({fixed.reset(seed=s)[1]["task_id"] for s in range(3)}) == 1
 
 
+def test_pinned_config_fixes_one_pack_of_a_distribution():
+    from rl_battery.envs import CellFastCharge, PackFastCharge
+
+    pinned = PackFastCharge.pinned_config({"pack_seed": [3, 4], "soh_mean": [0.8, 0.9], "Np": 2})
+    assert pinned == {"pack_seed": 3, "soh_mean": pytest.approx(0.85), "Np": 2}
+    assert not PackFastCharge({**pinned, "Ns": 2}).samples_packs
+    assert PackFastCharge.pinned_config({"pack_seed": 5}) == {"pack_seed": 5}
+    assert CellFastCharge.pinned_config({"parameter_set": "Chen2020"}) == {"parameter_set": "Chen2020"}
+
+
 def test_preview_leaves_the_env_unchanged(pack_env):
     pack_env.reset(seed=0)
     pack_env.step(np.array([0.0], np.float32))

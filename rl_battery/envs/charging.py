@@ -58,6 +58,13 @@ class FastChargeEnv(gym.Env, ABC):
         """Env-specific defaults of settings fields (may depend on the env's own keys)."""
         return {}
 
+    @classmethod
+    def pinned_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` with any per-episode task sampling replaced by one fixed task, so that
+        a policy and the reference controllers (whose searches run many episodes) are
+        compared on the same task. The base env samples no task: unchanged."""
+        return dict(config)
+
     # -------------------------------------------------------------- settings shortcuts
     @property
     def min_current_A(self) -> float:

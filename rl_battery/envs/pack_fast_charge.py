@@ -133,6 +133,17 @@ class PackFastCharge(FastChargeEnv):
         self.set_age(age_cycles, c_rate=ageing_c_rate, temperature_K=ageing_temperature_K)
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(14,), dtype=np.float32)
 
+    @classmethod
+    def pinned_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A seed list -> its first seed; an SOH range -> its midpoint (see the base class)."""
+        pinned = dict(config)
+        seeds, soh = pinned.get("pack_seed"), pinned.get("soh_mean")
+        if isinstance(seeds, Sequence) and seeds:
+            pinned["pack_seed"] = int(seeds[0])
+        if isinstance(soh, Sequence) and len(soh) == 2:
+            pinned["soh_mean"] = 0.5 * (float(soh[0]) + float(soh[1]))
+        return pinned
+
     @property
     def samples_packs(self) -> bool:
         """Whether each episode draws a new pack (a seed list or an SOH range was given)."""

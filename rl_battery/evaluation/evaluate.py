@@ -94,7 +94,10 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         out_dir: output folder (default ``<checkpoint>/evaluation``).
         initial_soc: start SOC of every episode.
         env_config: keys merged over the checkpoint's env_config (e.g. another pack:
-            ``{"pack_seed": 7, "soh_mean": 0.8}``); unknown keys raise ValueError.
+            ``{"pack_seed": 7, "soh_mean": 0.8}``); unknown keys raise ValueError. A config
+            that draws a task per episode is pinned to one task
+            (:meth:`FastChargeEnv.pinned_config`: for a pack, the first seed and the middle
+            of the SOH range), which ``metrics.json`` names in ``task_id``.
         shield_kappa: margin of the safety layer of a shielded run, or of the planner of a
             run with ``action_mode`` "plan" (default: the trained one).
 
@@ -102,12 +105,14 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
     metrics dict (``results``: one metrics dict per policy, see :func:`compare_on_env`).
     """
     policy = load_checkpoint_policy(checkpoint)
-    config = merge_env_config(policy.env_class, policy.env_config, env_config)
+    # A run trained over a distribution of tasks is compared on one task of it.
+    config = policy.env_class.pinned_config(merge_env_config(policy.env_class, policy.env_config, env_config))
     env = policy.env_class(config)
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
     trace: list[dict] = []
     act = policy.controller(env, shield_kappa)
     results = compare_on_env(env, lambda obs, info: act(obs), initial_soc=initial_soc, trace=trace)
+    results["policy"]["label"] = policy.description
     result = {
         "checkpoint": str(Path(checkpoint).resolve()),
         "algorithm": policy.algorithm,
@@ -135,15 +140,15 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
 
 def format_comparison(results: dict[str, dict]) -> str:
     """Text table: one row per policy, charge time, ratio to look-ahead, limits, violations."""
-    head = f"{'policy':<16}{'charge min':>11}{'ratio':>7}{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}"
+    head = f"{'controller':<24}{'charge min':>11}{'ratio':>7}{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}"
     lines = [head]
     for name in POLICIES:
         if name not in results:
             continue
         m = results[name]
-        label = LABELS[name] + (f" {m['cc_current_A']:.1f}A" if "cc_current_A" in m else "")
+        label = m.get("label", LABELS[name]) + (f" {m['cc_current_A']:.1f}A" if "cc_current_A" in m else "")
         lines.append(
-            f"{label:<16}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}{m['final_soc']:>10.3f}"
+            f"{label:<24}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}{m['final_soc']:>10.3f}"
             f"{m['max_cell_voltage_V']:>8.3f}{m['max_cell_temperature_K']:>9.2f}{m['min_plating_potential_V']:>11.3f}"
             f"{int(m['constraint_violations']):>6d}"
         )
