@@ -3,6 +3,9 @@ best feasible CC-CV, CC-CT-CV and the look-ahead reference on the four README pa
 held-out packs. Writes JSON, a Markdown table and a learning-curve PNG.
 
     python scripts/bench_pack.py [--seeds 0 1 2] [--iterations 48] [--eval-every 8] [--out bench_results/bench_pack]
+    # seeds side by side, then one table:
+    python scripts/bench_pack.py --seeds 0 --out A & python scripts/bench_pack.py --seeds 1 --out B; wait
+    python scripts/bench_pack.py --runs-from A/bench_pack.json B/bench_pack.json --out C
 
 Every learner comes from tune_configs/pack_mbrl.yaml (one policy over a distribution of packs,
 warm-started from look-ahead episodes) with overrides (LEARNERS): "MBRL+plan" is the
@@ -27,7 +30,8 @@ HELD_OUT_SEEDS = {100, 101}
 #: Learner name -> MBRLConfig.training overrides of the pack_mbrl experiment (which is
 #: "MBRL+plan"); each arm sets every knob that tells the arms apart.
 _POLICY = {"action_mode": "policy", "safety_shield": False, "surrogate_min_updates": 0}
-_SHIELD = {"action_mode": "policy", "safety_shield": True, "shield_kappa": 1.0, "surrogate_min_updates": 0}
+_SHIELD = {"action_mode": "policy", "safety_shield": True, "shield_kappa": 1.0, "surrogate_min_updates": 0,
+           "safety_margin_V": 0.0, "safety_margin_K": 0.0}
 LEARNERS = {"MBRL": _POLICY, "SAC": {**_POLICY, "synthetic_ratio": 0.0}, "MBRL+shield": _SHIELD,
             "SAC+shield": {**_SHIELD, "synthetic_ratio": 0.0}, "MBRL+plan": {}}
 
@@ -54,7 +58,8 @@ def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict
         control = act
         if cfg.safety_shield or cfg.action_mode == "plan":
             control = learned_controller(act, algo.surrogate, env, action_mode=cfg.action_mode,
-                                         kappa=cfg.shield_kappa if kappa is None else kappa)
+                                         kappa=cfg.shield_kappa if kappa is None else kappa,
+                                         margins=(cfg.safety_margin_V, cfg.safety_margin_K))
         rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))
     return rows
 
@@ -111,6 +116,9 @@ def main() -> None:
     parser.add_argument("--out", default="bench_results/bench_pack")
     parser.add_argument("--references-from", default=None,
                         help="reuse the reference-controller results of an earlier bench_pack.json (same packs)")
+    parser.add_argument("--runs-from", nargs="+", default=None,
+                        help="no training: summarize the runs of earlier bench_pack.json files (e.g. one per "
+                             "seed, run side by side on 2 cores)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
 
@@ -124,20 +132,29 @@ def main() -> None:
     spec = load_experiment("pack_mbrl")
     env_class = ENV_CLASSES[spec.env]
     env_config = dict(spec.env_config)
-    if args.references_from:
-        references = json.loads(Path(args.references_from).read_text())["references"]
+    loaded = [json.loads(Path(f).read_text()) for f in args.runs_from or []]
+    if args.references_from or loaded:
+        references = json.loads(Path(args.references_from).read_text())["references"] if args.references_from \
+            else loaded[0]["references"]
     else:
         references = {f"{s}/{h}": compare_on_env(pack_env(env_class, env_config, s, h), None, initial_soc=0.1)
                       for s, h in PACKS}
     print("references:", json.dumps({k: {n: m["charge_time_min"] for n, m in v.items()} for k, v in references.items()}))
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    runs = []
-    for learner in args.learners:
-        for seed in args.seeds:
-            runs.append(train(spec, label=learner, seed=seed, iterations=args.iterations, eval_every=args.eval_every,
-                              out=out, env_class=env_class, env_config=env_config, curve_packs=PACKS[:2]))
-    ray.shutdown()
+    if loaded:
+        runs = [r for result in loaded for r in result["runs"]]
+        args.learners = list(dict.fromkeys(r["label"] for r in runs))
+        args.seeds = sorted({r["seed"] for r in runs})
+        args.iterations = loaded[0]["iterations"]
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        runs = []
+        for learner in args.learners:
+            for seed in args.seeds:
+                runs.append(train(spec, label=learner, seed=seed, iterations=args.iterations,
+                                  eval_every=args.eval_every, out=out, env_class=env_class, env_config=env_config,
+                                  curve_packs=PACKS[:2]))
+        ray.shutdown()
 
     table = []
     for i, (s, h) in enumerate(PACKS):
@@ -160,7 +177,7 @@ def main() -> None:
     kappa_summary = {}
     for learner in args.learners:
         shielded = [r for r in runs if r["label"] == learner and r["final_by_kappa"]]
-        for k in (str(k) for k in KAPPAS) if shielded else ():
+        for k in shielded[0]["final_by_kappa"] if shielded else ():  # the margins these runs were swept over
             rows = [(f, references[f"{s}/{h}"]["lookahead"]["charge_time_min"]) for r in shielded
                     for f, (s, h) in zip(r["final_by_kappa"][k], PACKS)]
             kappa_summary[f"{learner} kappa={k}"] = {

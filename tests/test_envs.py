@@ -170,4 +170,8 @@ def test_action_filter_caps_the_applied_action_and_limits_match_the_observation(
     assert high[0] == pytest.approx((pack_env.settings.voltage_limit_V - 3.7) / 0.5)
     assert high[4] == pytest.approx((pack_env.settings.temperature_limit_K - 298.15) / 20.0)
     assert np.isinf(low).all() and np.isfinite(high).sum() == 2
+    # A back-off lowers exactly those two limits by the margin, in observation units.
+    _, tight = pack_env.observation_limits(voltage_margin_V=0.01, temperature_margin_K=0.5)
+    np.testing.assert_allclose((high - tight)[[0, 4]], [0.01 / 0.5, 0.5 / 20.0], atol=1e-6)
+    assert np.isfinite(tight).sum() == 2
     assert obs[0] == pytest.approx((info["cell_voltage_V"].max() - 3.7) / 0.5, abs=1e-5)

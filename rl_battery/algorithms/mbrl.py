@@ -103,6 +103,8 @@ class MBRLConfig(SACConfig):
         self.prefill_episodes = 0
         self.safety_shield = False
         self.shield_kappa = 1.0
+        self.safety_margin_V = 0.0
+        self.safety_margin_K = 0.0
         self.action_mode = "policy"
         # Changed SAC defaults: sample a fragment per step; a plain (non-prioritized) buffer,
         # since TD-error priorities would not line up with the mixed real/synthetic batches.
@@ -132,6 +134,8 @@ class MBRLConfig(SACConfig):
         prefill_episodes: int | None = NotProvided,
         safety_shield: bool | None = NotProvided,
         shield_kappa: float | None = NotProvided,
+        safety_margin_V: float | None = NotProvided,
+        safety_margin_K: float | None = NotProvided,
         action_mode: str | None = NotProvided,
         **kwargs,
     ) -> "MBRLConfig":
@@ -167,6 +171,10 @@ class MBRLConfig(SACConfig):
                 the safety layer). Default False.
             shield_kappa: predicted standard deviations the shield, and the planner, keep
                 from each limit (>= 0). Default 1.
+            safety_margin_V, safety_margin_K: fixed back-off from the voltage [V] and
+                temperature [K] limits for the shield and the planner (>= 0), against the
+                model's bias, which no number of standard deviations covers once the
+                ensemble is confident. Default 0.
             action_mode: who acts on the env runners: "policy" (the SAC policy, behind the
                 shield if ``safety_shield``) or "plan" (the surrogate planner; see the
                 module docstring; needs ``prefill_episodes`` > 0 so that a model exists
@@ -187,6 +195,7 @@ class MBRLConfig(SACConfig):
             ("synthetic_ratio", synthetic_ratio), ("synthetic_buffer_capacity", synthetic_buffer_capacity),
             ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
             ("prefill_episodes", prefill_episodes), ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
+            ("safety_margin_V", safety_margin_V), ("safety_margin_K", safety_margin_K),
             ("action_mode", action_mode),
         ):
             if value is not NotProvided:
@@ -210,8 +219,8 @@ class MBRLConfig(SACConfig):
             self._value_error(f"`prefill_policy` must be None or one of {PREFILL_POLICIES}, got {self.prefill_policy!r}")
         if self.prefill_episodes < 0:
             self._value_error("`prefill_episodes` must be >= 0")
-        if self.shield_kappa < 0:
-            self._value_error("`shield_kappa` must be >= 0")
+        if self.shield_kappa < 0 or self.safety_margin_V < 0 or self.safety_margin_K < 0:
+            self._value_error("`shield_kappa`, `safety_margin_V` and `safety_margin_K` must be >= 0")
         if self.action_mode not in ACTION_MODES:
             self._value_error(f"`action_mode` must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.action_mode == "plan" and not (self.prefill_policy and self.prefill_episodes > 0):
@@ -258,7 +267,8 @@ class MBRL(SAC):
         self.shield: SurrogateShield | None = None
         # A local env (never shielded): the env's limits on its observation, and the warm start.
         self._local_env = cfg.env(dict(cfg.env_config))
-        self._obs_limits = self._local_env.observation_limits()
+        self._obs_limits = self._local_env.observation_limits(voltage_margin_V=cfg.safety_margin_V,
+                                                              temperature_margin_K=cfg.safety_margin_K)
         self._prefilled = 0
         if cfg.prefill_policy and cfg.prefill_episodes:
             self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)

@@ -100,11 +100,12 @@ class CellFastCharge(FastChargeEnv):
             cell_contact_resistance_Ohm=np.zeros(1), event=r.event,
         )
 
-    def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:
+    def observation_limits(self, *, voltage_margin_V: float = 0.0,
+                           temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
         low, high = np.full(5, -np.inf, np.float32), np.full(5, np.inf, np.float32)
-        high[1] = (s.voltage_limit_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V
-        high[2] = (s.temperature_limit_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
+        high[1] = (s.voltage_limit_V - voltage_margin_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V
+        high[2] = (s.temperature_limit_K - temperature_margin_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
         if s.plating_is_constraint:
             low[3] = s.plating_limit_V / PLATING_SCALE_V
         return low, high

@@ -91,10 +91,13 @@ class FastChargeEnv(gym.Env, ABC):
         self._action_filter = action_filter
 
     @abstractmethod
-    def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:
+    def observation_limits(self, *, voltage_margin_V: float = 0.0,
+                           temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(low, high), each (obs_dim,): the env's limits expressed on its normalized
         observation (``-inf`` / ``inf`` where an entry is unconstrained). An observation
-        inside them after a step means the step's end state kept the limits."""
+        inside them after a step means the step's end state kept the limits. The margins
+        (>= 0) tighten the voltage and temperature limits by that much [V], [K]: a back-off
+        for a controller that predicts the next state with a model."""
 
     # -------------------------------------------------------------- action mapping
     def action_to_current(self, action) -> float:

@@ -202,10 +202,12 @@ class PackFastCharge(FastChargeEnv):
             event=r.event,
         )
 
-    def observation_limits(self) -> tuple[np.ndarray, np.ndarray]:
+    def observation_limits(self, *, voltage_margin_V: float = 0.0,
+                           temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        s = self.settings
         low, high = np.full(14, -np.inf, np.float32), np.full(14, np.inf, np.float32)
-        high[0] = (self.settings.voltage_limit_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V  # highest cell voltage
-        high[4] = (self.settings.temperature_limit_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K  # hottest cell
+        high[0] = (s.voltage_limit_V - voltage_margin_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V  # highest cell voltage
+        high[4] = (s.temperature_limit_K - temperature_margin_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K  # hottest cell
         return low, high
 
     def _observation(self, r: StepRecord) -> np.ndarray:

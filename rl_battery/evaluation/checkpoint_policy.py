@@ -26,6 +26,8 @@ class CheckpointPolicy:
             shield or the planner).
         shield_kappa: the margin of that shield or planner in predicted standard deviations.
         action_mode: "policy" or "plan" (an MBRL run whose controller is the planner).
+        safety_margins: that shield's or planner's back-off from the (voltage [V],
+            temperature [K]) limits.
     """
 
     act: Callable[[np.ndarray], np.ndarray]
@@ -35,6 +37,7 @@ class CheckpointPolicy:
     surrogate: Any = None
     shield_kappa: float | None = None
     action_mode: str = "policy"
+    safety_margins: tuple[float, float] = (0.0, 0.0)
 
     @property
     def description(self) -> str:
@@ -49,17 +52,20 @@ class CheckpointPolicy:
         if self.surrogate is None:
             return self.act
         return learned_controller(self.act, self.surrogate, env, action_mode=self.action_mode,
-                                  kappa=self.shield_kappa if shield_kappa is None else shield_kappa)
+                                  kappa=self.shield_kappa if shield_kappa is None else shield_kappa,
+                                  margins=self.safety_margins)
 
 
 def learned_controller(act: Callable[[np.ndarray], np.ndarray], surrogate, env, *, kappa: float,
-                       action_mode: str = "policy") -> Callable[[np.ndarray], np.ndarray]:
+                       action_mode: str = "policy", margins: tuple[float, float] = (0.0, 0.0)
+                       ) -> Callable[[np.ndarray], np.ndarray]:
     """A run's controller on ``env``: with ``action_mode`` "plan" the surrogate planner (the
     policy is not used), else ``act`` behind the surrogate safety layer; both are built for
-    ``env``'s limits with margin ``kappa``."""
+    ``env``'s limits, tightened by ``margins`` (voltage [V], temperature [K]), with ``kappa``
+    predicted standard deviations."""
     from rl_battery.surrogate import SurrogatePlanner, SurrogateShield
 
-    limits = env.observation_limits()
+    limits = env.observation_limits(voltage_margin_V=margins[0], temperature_margin_K=margins[1])
     if action_mode == "plan":
         planner = SurrogatePlanner(surrogate, *limits, kappa=kappa)
         return lambda obs: planner(obs)
@@ -95,7 +101,8 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
     return CheckpointPolicy(act=deterministic_policy(module), env_class=env_class, env_config=env_config,
                             algorithm=ctor["class"].__name__, surrogate=surrogate,
                             shield_kappa=config.get("shield_kappa") if surrogate is not None else None,
-                            action_mode=action_mode)
+                            action_mode=action_mode,
+                            safety_margins=(config.get("safety_margin_V", 0.0), config.get("safety_margin_K", 0.0)))
 
 
 def _surrogate(checkpoint: Path, config: dict):
