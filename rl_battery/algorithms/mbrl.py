@@ -32,7 +32,8 @@ applies the same shield from the checkpoint's surrogate.
 
 Planning (``action_mode="plan"``): the env runners act with
 :class:`rl_battery.surrogate.planner.SurrogatePlanner`, model-predictive control over the
-ensemble (the largest action it predicts keeps every limit, margin ``shield_kappa``), fitted
+ensemble (the largest action it predicts keeps every limit, with ``shield_kappa`` standard
+deviations and the ``safety_margin_V`` / ``safety_margin_K`` back-off), fitted
 at set-up on the warm-start data and refitted every step. SAC still trains, off-policy, on
 the planner's real transitions and the synthetic ones, but the run's controller is the
 planner, and evaluation uses it.
@@ -71,8 +72,8 @@ from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBu
 
 from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
 from rl_battery.surrogate.ensemble import EnsembleSurrogate
-from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
 from rl_battery.surrogate.planner import SurrogatePlanner
+from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
 from rl_battery.surrogate.shield import SurrogateShield
 from rl_battery.surrogate.validation import open_loop_errors
 
