@@ -122,6 +122,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "controller": policy.description,
         "safety_shield": policy.surrogate is not None,
         "action_mode": policy.action_mode,
+        "safety_margins_V_K": list(policy.safety_margins) if policy.surrogate is not None else None,
         "shield_kappa": (policy.shield_kappa if shield_kappa is None else shield_kappa) if policy.surrogate is not None else None,
         "initial_soc": initial_soc,
         "target_soc": env.target_soc,
