@@ -242,10 +242,9 @@ class CellSimulator:
                 self._solution, self._sim.built_model, float(t_eval[-1]), t_eval=t_eval, t_interp=t_eval,
                 save=False, inputs=inputs,
             )
-            n_t = len(solution.t)
-            p = np.repeat(np.array([inputs[name] for name in sorted(inputs)])[:, None], n_t, axis=1)
+            p = np.array([inputs[name] for name in sorted(inputs)])  # one column: map repeats it
             voltage, temperature, stoichiometry, plating, ocv = np.asarray(
-                self._outputs_fn.map(n_t)(solution.t[None, :], solution.y, p))
+                self._outputs_fn.map(len(solution.t))(solution.t[None, :], solution.y, p))
         except Exception as exc:  # PyBaMM raises SolverError, ValueError, casadi errors...
             raise SimulationError(f"PyBaMM step failed at {current_A:.3f} A: {exc}") from exc
         event = None
