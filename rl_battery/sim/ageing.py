@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rl_battery.sim.heterogeneity import RESISTANCE_PER_SOH_LOSS_OHM
+
 GAS_CONSTANT_J_MOLK = 8.314462618
 
 
@@ -52,7 +54,7 @@ class AgeingLaw:
     c_rate_coefficient_J_mol: float = 370.3
     exponent: float = 0.55
     reference_capacity_Ah: float = 2.2
-    resistance_per_soh_loss_Ohm: float = 0.1
+    resistance_per_soh_loss_Ohm: float = RESISTANCE_PER_SOH_LOSS_OHM
 
     def __post_init__(self):
         if not 0.0 < self.exponent <= 1.0:

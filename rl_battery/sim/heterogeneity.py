@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: k_R, contact resistance added per unit of SOH lost [Ohm] (the fade/resistance coupling
+#: above); shared with the cycle-ageing law of :mod:`rl_battery.sim.ageing`.
+RESISTANCE_PER_SOH_LOSS_OHM = 0.1
+
 
 @dataclass(frozen=True)
 class CellHeterogeneity:
@@ -41,7 +45,7 @@ class CellHeterogeneity:
     soh_std: float = 0.0
     capacity_rel_std: float = 0.02
     contact_resistance_Ohm: float = 0.002
-    resistance_per_soh_loss_Ohm: float = 0.1
+    resistance_per_soh_loss_Ohm: float = RESISTANCE_PER_SOH_LOSS_OHM
     resistance_rel_std: float = 0.05
     htc_W_m2K: float = 10.0
     htc_rel_std: float = 0.1
