@@ -187,6 +187,11 @@ class FastChargeEnv(gym.Env, ABC):
             self.sim.restore(saved)
 
     @property
+    def last_observation(self) -> np.ndarray:
+        """The observation of the last reset or step."""
+        return self._observation(self._last)
+
+    @property
     def last_record(self) -> StepRecord | None:
         """The :class:`StepRecord` of the last reset or step."""
         return self._last

@@ -51,7 +51,7 @@ class PackFastCharge(FastChargeEnv):
     | 4-7 | cell temperature max, min, mean [K] and std | 298.15 K (std: 0) | 20 K (std: 2 K) |
     | 8-11 | cell SOC max, min, mean and std | 0 | 1 (std: 0.02) |
     | 12 | pack current of the last step [A] | 0 | `max_current_A` |
-    | 13 | pack SOH (weakest series group) | 0 | 1 |
+    | 13 | pack SOH (weakest series group), or the reported SOH (see Starting State) | 0 | 1 |
 
     Voltages and temperatures are end-of-step values; `info` carries the physical per-cell
     arrays and the in-step maxima.
@@ -72,8 +72,11 @@ class PackFastCharge(FastChargeEnv):
     cells are then aged by that many equivalent full cycles at ``ageing_c_rate`` and
     ``ageing_temperature_K`` (:class:`rl_battery.sim.ageing.AgeingLaw`: each cell at its own
     rate; capacity falls and resistance grows); :meth:`set_age` changes the age between
-    episodes. The per-cell truth (``cell_soh``, ``cell_capacity_Ah``,
-    ``cell_contact_resistance_Ohm``) is in ``info``, never in the observation.
+    episodes. :meth:`set_condition` sets the deployment condition in one call: the age, a
+    pinned pack (one seed and mean SOH instead of the drawn ones) and a *reported* SOH, the
+    value a battery management system would hold (e.g. the last calibrated one), which then
+    replaces the true pack SOH in observation 13. The truth (``soh``, ``cell_soh``,
+    ``cell_capacity_Ah``, ``cell_contact_resistance_Ohm``) is always in ``info``.
 
     ## Episode End
     * Terminated: pack SOC >= ``target_soc`` (default 0.8).
@@ -130,6 +133,8 @@ class PackFastCharge(FastChargeEnv):
             seed=self._seeds[0], dt_s=s.dt_s, ambient_temperature_K=s.ambient_temperature_K, mesh=mesh,
         )
         self._pack = (self._seeds[0], soh_range[0])
+        self._pinned: tuple[int, float] | None = None
+        self._reported_soh: float | None = None
         self.set_age(age_cycles, c_rate=ageing_c_rate, temperature_K=ageing_temperature_K)
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(14,), dtype=np.float32)
 
@@ -146,8 +151,48 @@ class PackFastCharge(FastChargeEnv):
 
     @property
     def samples_packs(self) -> bool:
-        """Whether each episode draws a new pack (a seed list or an SOH range was given)."""
-        return len(self._seeds) > 1 or self._soh_range[0] < self._soh_range[1]
+        """Whether each episode draws a new pack (a seed list or an SOH range was given, and
+        no pack is pinned by :meth:`set_condition`)."""
+        return self._pinned is None and (len(self._seeds) > 1 or self._soh_range[0] < self._soh_range[1])
+
+    @property
+    def pinned_pack(self) -> tuple[int, float]:
+        """(pack seed, mean SOH) of the pack the pinned configuration charges: the pinned
+        pack if one is set, else the first seed and the SOH range's midpoint."""
+        if self._pinned is not None:
+            return self._pinned
+        return self._seeds[0], 0.5 * (self._soh_range[0] + self._soh_range[1])
+
+    def set_condition(self, *, age_cycles: float | None = None, pack: Sequence[float] | None = None,
+                      reported_soh: float | None = None) -> None:
+        """Set the deployment condition; takes effect at the next reset.
+
+        Args:
+            age_cycles: equivalent full cycles the cells are aged by (>= 0; see
+                :meth:`set_age`), at the stress set before. None keeps the age.
+            pack: (pack seed, mean SOH in (0.5, 1]) to charge in every episode instead of
+                drawing packs; None draws as configured.
+            reported_soh: the SOH observation 13 reports (in (0, 1]) instead of the true
+                pack SOH; None reports the truth.
+
+        Raises:
+            ValueError: an out-of-range value.
+        """
+        if pack is not None:
+            seed, soh = int(pack[0]), float(pack[1])
+            if not 0.5 < soh <= 1.0:
+                raise ValueError(f"pack mean SOH must be in (0.5, 1], got {soh}")
+            self._pinned = self._pack = (seed, soh)
+        else:
+            self._pinned = None
+        if reported_soh is not None and not 0.0 < float(reported_soh) <= 1.0:
+            raise ValueError(f"reported_soh must be in (0, 1], got {reported_soh}")
+        self._reported_soh = None if reported_soh is None else float(reported_soh)
+        self.set_age(self._ageing[0] if age_cycles is None else age_cycles)
+
+    def condition(self) -> dict[str, Any]:
+        """The current deployment condition, as :meth:`set_condition` takes it."""
+        return {"age_cycles": self._ageing[0], "pack": self._pinned, "reported_soh": self._reported_soh}
 
     def _before_reset(self, options: dict) -> None:
         if not self.samples_packs:
@@ -218,6 +263,6 @@ class PackFastCharge(FastChargeEnv):
             *((np.array([t.max(), t.min(), t.mean()]) - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K), t.std() / st,
             soc.max(), soc.min(), soc.mean(), soc.std() / ss,
             r.current_A / self.max_current_A,
-            r.soh,
+            r.soh if self._reported_soh is None else self._reported_soh,
         ]
         return self._clip_obs(obs)
