@@ -195,6 +195,12 @@ class EnsembleSurrogate(nn.Module):
         return obs.unsqueeze(0) + y[..., :-1]
 
     @torch.no_grad()
+    def disagreement(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(B,) largest standard deviation over members of the predicted next-observation mean
+        (the epistemic spread; MBPO-style rollouts stop where it is large)."""
+        return self.predict_members(obs, action).std(0).amax(-1)
+
+    @torch.no_grad()
     def predict(self, obs: torch.Tensor, action: torch.Tensor, *, sample: bool = True):
         """Predict (next_obs (B, obs_dim), reward (B,), P(terminated) (B,)).
 

@@ -29,7 +29,8 @@ def transition_arrays(table: pa.Table) -> dict[str, np.ndarray]:
 
 @torch.no_grad()
 def branched_rollout(surrogate: EnsembleSurrogate, policy: Callable[[torch.Tensor], torch.Tensor],
-                     start_obs: np.ndarray, horizon: int, *, obs_low: np.ndarray, obs_high: np.ndarray) -> dict[str, np.ndarray]:
+                     start_obs: np.ndarray, horizon: int, *, obs_low: np.ndarray, obs_high: np.ndarray,
+                     max_disagreement: float | None = None) -> dict[str, np.ndarray]:
     """Roll ``horizon`` steps from each real start state (MBPO, Janner et al. 2019, Alg. 2).
 
     Args:
@@ -37,6 +38,10 @@ def branched_rollout(surrogate: EnsembleSurrogate, policy: Callable[[torch.Tenso
         start_obs: (B, obs_dim) real observations to branch from.
         horizon: steps per branch (>= 1).
         obs_low, obs_high: observation-space bounds; predictions are clipped to them.
+        max_disagreement: a branch stops before a step whose ensemble disagreement
+            (``surrogate.disagreement``, in observation units) exceeds this; None: no limit.
+        surrogate: an :class:`EnsembleSurrogate` or anything with its ``predict`` (and
+            ``disagreement`` when ``max_disagreement`` is set), e.g. the combined model.
 
     Returns:
         Per-branch arrays: ``obs`` (B, H + 1, obs_dim), ``action`` (B, H, act_dim),
@@ -58,6 +63,12 @@ def branched_rollout(surrogate: EnsembleSurrogate, policy: Callable[[torch.Tenso
             break
         idx = torch.nonzero(alive).squeeze(1)
         action = policy(obs[idx])
+        if max_disagreement is not None:
+            trusted = surrogate.disagreement(obs[idx], action) <= max_disagreement
+            alive[idx[~trusted]] = False
+            idx, action = idx[trusted], action[trusted]
+            if not len(idx):
+                break
         if actions is None:
             actions = torch.zeros((n, horizon, action.shape[1]))
         next_obs, reward, p_done = surrogate.predict(obs[idx], action, sample=True)
