@@ -32,8 +32,9 @@ HELD_OUT_SEEDS = {100, 101}
 _POLICY = {"action_mode": "policy", "safety_shield": False, "surrogate_min_updates": 0}
 _SHIELD = {"action_mode": "policy", "safety_shield": True, "shield_kappa": 1.0, "surrogate_min_updates": 0,
            "safety_margin_V": 0.0, "safety_margin_K": 0.0}
-LEARNERS = {"MBRL": _POLICY, "SAC": {**_POLICY, "synthetic_ratio": 0.0}, "MBRL+shield": _SHIELD,
-            "SAC+shield": {**_SHIELD, "synthetic_ratio": 0.0}, "MBRL+plan": {}}
+LEARNERS = {name: {**arm, "adaptive_cycles": 0} for name, arm in {  # cycle 0 only: packs that do not age
+    "MBRL": _POLICY, "SAC": {**_POLICY, "synthetic_ratio": 0.0}, "MBRL+shield": _SHIELD,
+    "SAC+shield": {**_SHIELD, "synthetic_ratio": 0.0}, "MBRL+plan": {}}.items()}
 
 
 def pack_env(env_class, env_config, seed, soh):
@@ -57,7 +58,7 @@ def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict
         env = pack_env(env_class, env_config, s, h)
         control = act
         if cfg.safety_shield or cfg.action_mode == "plan":
-            control = learned_controller(act, algo.surrogate, env, action_mode=cfg.action_mode,
+            control = learned_controller(act, algo.model, env, action_mode=cfg.action_mode,
                                          kappa=cfg.shield_kappa if kappa is None else kappa,
                                          margins=(cfg.safety_margin_V, cfg.safety_margin_K))
         rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))

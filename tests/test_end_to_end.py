@@ -166,3 +166,66 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     np.testing.assert_allclose(np.stack([policy.controller(env)(o) for o in obs]), expected, atol=1e-6)
     with pytest.raises(ValueError, match="warm start"):
         MBRLConfig().environment(PackFastCharge).training(action_mode="plan").validate()
+
+
+def test_adaptive_cycles_age_the_pack_adapt_and_survive_restore(ray_session, tmp_path):
+    import pyarrow.compute as pc
+
+    from rl_battery.algorithms import MBRLConfig
+    from rl_battery.data import read_rollouts
+    from rl_battery.envs import PackFastCharge
+    from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
+    from rl_battery.surrogate import CombinedSurrogate
+
+    config = (
+        MBRLConfig()
+        .environment(PackFastCharge, env_config={"Np": 2, "Ns": 2, "pack_seed": [1, 2], "ageing_temperature_K": 318.15})
+        .env_runners(num_env_runners=0, rollout_fragment_length=16)
+        .training(offline_data_dir=str(tmp_path / "offline"), num_steps_sampled_before_learning_starts=16,
+                  num_updates_per_iteration=1, train_batch_size_per_learner=16, surrogate_hidden_size=16,
+                  surrogate_num_layers=1, surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=8,
+                  prefill_policy="lookahead", prefill_episodes=1, action_mode="plan", adaptive_cycles=2,
+                  cycle0_iterations=1, adaptive_cycle_iterations=1, ageing_cycles_per_cycle=1000,
+                  adaptive_real_episodes=1, adaptive_evaluation=False)
+        .reporting(min_sample_timesteps_per_iteration=16, min_time_s_per_iteration=0)
+    )
+    algo = config.build_algo()
+    try:
+        algo.train()
+        result = algo.train()  # cycle 1: aged, charged once, adapted
+        assert algo.cycle == 1 and isinstance(algo.model, CombinedSurrogate)
+        cycle = result["cycle"]
+        assert cycle["age_cycles"] == 1000 and cycle["real_episodes"] == 1
+        assert 0.5 < cycle["soh_estimate"] <= 1 and cycle["soh_true"] < algo._reference.soh
+        for key in ("static_k1_rmse", "capacity_factor", "resistance_increase_Ohm"):
+            assert np.isfinite(cycle[key])
+        # The env runners hold the condition and the planner over G as restorable state...
+        runner = algo.env_runner
+        state = runner.get_state()["battery_state"]
+        assert state["condition"]["age_cycles"] == 1000 and state["action_filter"]["surrogate"]["kind"] == "combined"
+        # ...and apply it to envs they make anew (as after an env failure or a restart).
+        runner.make_env()
+        env = runner.env.unwrapped.envs[0].unwrapped
+        assert env.condition()["age_cycles"] == 1000 and env._action_filter is not None
+        theta = algo.differential.theta.copy()
+        checkpoint = algo.save_to_path(str(tmp_path / "checkpoint"))
+        table = read_rollouts(algo.rollout_dir)
+    finally:
+        algo.stop()
+    aged = table.filter(pc.equal(table.column("cycle_index"), 1))
+    assert len(aged) > 0 and set(aged.column("equivalent_cycles").to_pylist()) == {1000.0}
+    assert set(aged.column("source").to_pylist()) == {"real"}
+
+    restored = config.build_algo()
+    try:
+        restored.restore_from_path(checkpoint)
+        assert restored.cycle == 1
+        np.testing.assert_array_equal(restored.differential.theta, theta)
+        assert restored.env_runner.get_state()["battery_state"]["condition"]["age_cycles"] == 1000
+        result = restored.train()  # cycle 2 continues from the restored state
+        assert restored.cycle == 2 and result["cycle"]["age_cycles"] == 2000
+    finally:
+        restored.stop()
+    policy = load_checkpoint_policy(checkpoint)
+    assert policy.cycle == 1 and isinstance(policy.surrogate, CombinedSurrogate)
+    assert policy.condition["age_cycles"] == 1000 and "adapted in cycle 1" in policy.description

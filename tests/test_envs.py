@@ -175,3 +175,18 @@ def test_action_filter_caps_the_applied_action_and_limits_match_the_observation(
     np.testing.assert_allclose((high - tight)[[0, 4]], [0.01 / 0.5, 0.5 / 20.0], atol=1e-6)
     assert np.isfinite(tight).sum() == 2
     assert obs[0] == pytest.approx((info["cell_voltage_V"].max() - 3.7) / 0.5, abs=1e-5)
+
+
+def test_set_condition_pins_ages_and_reports_the_bms_soh():
+    env = rl_battery.envs.PackFastCharge({"pack_seed": [0, 1, 2], "soh_mean": [0.85, 0.95]})
+    env.set_condition(age_cycles=1000.0, pack=(2, 0.9), reported_soh=0.95)
+    assert not env.samples_packs and env.pinned_pack == (2, 0.9)
+    obs, info = env.reset(seed=0)
+    assert obs[13] == pytest.approx(0.95)  # what the BMS reports, not the truth
+    assert info["soh"] < 0.9 and info["equivalent_cycles"] == 1000.0 and "seed=2" in info["task_id"]
+    assert env.condition() == {"age_cycles": 1000.0, "pack": (2, 0.9), "reported_soh": 0.95}
+    env.set_condition(age_cycles=0.0)
+    obs, info = env.reset(seed=0)
+    assert env.samples_packs and obs[13] == pytest.approx(info["soh"])
+    with pytest.raises(ValueError):
+        env.set_condition(reported_soh=1.5)

@@ -136,3 +136,47 @@ def test_open_loop_errors_count_windows_and_grow_with_the_horizon():
     shuffled = open_loop_errors(trained, obs[perm], act[perm], nxt[perm], ids[perm], steps[perm])
     assert shuffled == pytest.approx(errors)
     assert np.isnan(open_loop_errors(trained, obs, act, nxt, ids, steps, horizons=(13,))["k13_rmse"])
+
+
+def _pack_ensemble(seed=0):
+    """An ensemble over the pack's 14-dim observation, fitted on a smooth made-up plant."""
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-0.5, 0.8, (400, 14)).astype(np.float32)
+    act = rng.uniform(-1, 1, (400, 1)).astype(np.float32)
+    nxt = obs + 0.02 * (act + 1.0)
+    model = EnsembleSurrogate(14, 1, ensemble_size=3, hidden_size=32, num_layers=1, seed=seed)
+    model.fit(obs, act, act[:, 0], nxt, np.zeros(400), epochs=3)
+    return model, obs, act
+
+
+def test_combined_model_is_g0_without_ageing_and_scales_soc_gain_by_capacity():
+    from rl_battery.surrogate import CombinedSurrogate, DifferentialSurrogate, PackCurrent
+    from rl_battery.surrogate.differential import surrogate_from_spec
+
+    g0, obs, act = _pack_ensemble()
+    obs_t, act_t = torch.as_tensor(obs[:8]), torch.as_tensor(act[:8])
+    identity = CombinedSurrogate(g0, DifferentialSurrogate(PackCurrent(3.0, 22.5, 3), 100.0))
+    torch.testing.assert_close(identity.predict_members(obs_t, act_t), g0.predict_members(obs_t, act_t))
+    aged = CombinedSurrogate(g0, DifferentialSurrogate(PackCurrent(3.0, 22.5, 3), 100.0, [0.8, 0.01, 0.0, 0.0]))
+    base, new = g0.predict(obs_t, act_t, sample=False), aged.predict(obs_t, act_t, sample=False)
+    soc_gain = (new[0] - obs_t)[:, 10] / (base[0] - obs_t)[:, 10]
+    torch.testing.assert_close(soc_gain, torch.full_like(soc_gain, 1 / 0.8))
+    # More resistance: a higher voltage at every current; the reward gains the extra SOC.
+    assert torch.all(new[0][:, 0] > base[0][:, 0])
+    torch.testing.assert_close(new[1] - base[1], 100.0 * (new[0] - base[0])[:, 10])
+    rebuilt = surrogate_from_spec(aged.to_spec(dict(ensemble_size=3, hidden_size=32, num_layers=1)))
+    torch.testing.assert_close(rebuilt.predict_members(obs_t, act_t), aged.predict_members(obs_t, act_t))
+
+
+def test_branches_stop_where_the_ensemble_disagrees():
+    g0, obs, act = _pack_ensemble()
+    policy = lambda o: torch.zeros((len(o), 1))  # noqa: E731
+    kw = dict(obs_low=np.full(14, -10.0), obs_high=np.full(14, 10.0))
+    free = branched_rollout(g0, policy, obs[:16], 3, **kw)
+    assert np.all(free["length"] >= 1)
+    spread = g0.disagreement(torch.as_tensor(obs[:16]), torch.zeros((16, 1))).numpy()
+    threshold = float(np.median(spread))
+    cut = branched_rollout(g0, policy, obs[:16], 3, max_disagreement=threshold, **kw)
+    # Exactly the branches whose first step the members disagree on are never started.
+    np.testing.assert_array_equal(cut["length"] == 0, spread > threshold)
+    assert 0 < np.sum(spread > threshold) < 16

@@ -38,6 +38,26 @@ at set-up on the warm-start data and refitted every step. SAC still trains, off-
 the planner's real transitions and the synthetic ones, but the run's controller is the
 planner, and evaluation uses it.
 
+Adaptive cycles (``adaptive_cycles`` > 0, pack env): the first ``cycle0_iterations``
+training steps are cycle 0, as above, on fresh packs: the ensemble fitted there is G0. At
+each later cycle k = 1 .. ``adaptive_cycles`` (every ``adaptive_cycle_iterations`` steps):
+  1. G0 is frozen (at k = 1) and the pack is pinned to the env's first pack
+     (``PackFastCharge.pinned_pack``), aged by k x ``ageing_cycles_per_cycle`` equivalent
+     full cycles; observation 13 keeps reporting the SOH G0 knew, as a BMS would until it
+     recalibrates. The condition is set on every env runner as restorable state
+     (:class:`rl_battery.algorithms.env_runner.BatteryEnvRunner`);
+  2. ``adaptive_real_episodes`` whole real charges with the current controller -> Parquet
+     (``cycle_index`` = k) and the replay buffer;
+  3. :func:`rl_battery.algorithms.adaptation.adapt`: SOH estimate from those charges ->
+     prior -> MAP calibration of the differential surrogate G^; G0's and G's held-out
+     1/5/10-step errors on them;
+  4. the planner (or shield) acts with G = G0 (+) G^; synthetic branches start from the
+     cycle's real states and run in G; SAC keeps training on real + synthetic data;
+  5. with ``adaptive_evaluation`` the adapted controller, the cycle-0 controller (over G0)
+     and the look-ahead charge a local copy of the aged pack (``cycle/*`` metrics).
+The cycle, G0, G^, the reference pack and the per-cycle metrics (``MBRL.cycle_history``)
+are part of the checkpoint; a restored run continues with the next cycle.
+
 Actions: the surrogate sees the actions the env applied (``info["applied_action"]``: clipped
 to [-1, 1] and, with the shield, capped); the policy's squashed-Gaussian samples lie in
 [-1, 1] too, so real and synthetic episodes share one scale.
@@ -45,7 +65,9 @@ to [-1, 1] and, with the shield, capped); the policy's squashed-Gaussian samples
 
 from __future__ import annotations
 
+import copy
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +92,17 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
+from rl_battery.algorithms.adaptation import PackReference, adapt, parameter_truth
+from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
+from rl_battery.envs.rollout import run_episode
+from rl_battery.health import SOHEstimator
+from rl_battery.surrogate.differential import (
+    CombinedSurrogate,
+    DifferentialSurrogate,
+    PackCurrent,
+    ensemble_spec,
+)
 from rl_battery.surrogate.ensemble import EnsembleSurrogate
 from rl_battery.surrogate.planner import SurrogatePlanner
 from rl_battery.surrogate.rollout import branched_rollout, transition_arrays
@@ -107,6 +139,19 @@ class MBRLConfig(SACConfig):
         self.safety_margin_V = 0.0
         self.safety_margin_K = 0.0
         self.action_mode = "policy"
+        self.max_disagreement = None
+        self.adaptive_cycles = 0
+        self.cycle0_iterations = 1
+        self.adaptive_cycle_iterations = 1
+        self.ageing_cycles_per_cycle = 300.0
+        self.adaptive_real_episodes = 2
+        self.soh_prior = True
+        self.soh_estimator_path = None
+        self.differential_residual = False
+        self.adaptive_evaluation = True
+        self.evaluation_initial_soc = 0.1
+        # Env runners that keep the pack's condition and the action filter across restarts.
+        self.env_runner_cls = BatteryEnvRunner
         # Changed SAC defaults: sample a fragment per step; a plain (non-prioritized) buffer,
         # since TD-error priorities would not line up with the mixed real/synthetic batches.
         self.rollout_fragment_length = 64
@@ -138,6 +183,17 @@ class MBRLConfig(SACConfig):
         safety_margin_V: float | None = NotProvided,
         safety_margin_K: float | None = NotProvided,
         action_mode: str | None = NotProvided,
+        max_disagreement: float | None = NotProvided,
+        adaptive_cycles: int | None = NotProvided,
+        cycle0_iterations: int | None = NotProvided,
+        adaptive_cycle_iterations: int | None = NotProvided,
+        ageing_cycles_per_cycle: float | None = NotProvided,
+        adaptive_real_episodes: int | None = NotProvided,
+        soh_prior: bool | None = NotProvided,
+        soh_estimator_path: str | None = NotProvided,
+        differential_residual: bool | None = NotProvided,
+        adaptive_evaluation: bool | None = NotProvided,
+        evaluation_initial_soc: float | None = NotProvided,
         **kwargs,
     ) -> "MBRLConfig":
         """Sets the training-related configuration (SAC's own arguments pass through).
@@ -180,6 +236,31 @@ class MBRLConfig(SACConfig):
                 shield if ``safety_shield``) or "plan" (the surrogate planner; see the
                 module docstring; needs ``prefill_episodes`` > 0 so that a model exists
                 before the first step). Default "policy".
+            max_disagreement: a synthetic branch stops before a step where the model's
+                ensemble disagreement (largest member standard deviation of the predicted
+                next observation, normalized units) exceeds this; None: no limit. Default
+                None.
+            adaptive_cycles: adaptive cycles after cycle 0 (>= 0; see the module docstring);
+                0 trains on a pack that never ages. Needs a pack env and a surrogate (the
+                planner, the shield or synthetic data). Default 0.
+            cycle0_iterations: training iterations of cycle 0 (>= 1). Default 1.
+            adaptive_cycle_iterations: training iterations per adaptive cycle (>= 1): the
+                first samples the cycle's real episodes and adapts, the others train the
+                policy on the combined model only. Default 1.
+            ageing_cycles_per_cycle: equivalent full cycles the pack ages between adaptive
+                cycles (> 0), at the env's ``ageing_c_rate`` and ``ageing_temperature_K``.
+                Default 300.
+            adaptive_real_episodes: real charges per adaptive cycle (>= 1). Default 2.
+            soh_prior: calibrate the differential surrogate toward the prior from the SOH
+                estimate (else toward an uninformative prior). Default True.
+            soh_estimator_path: SOH estimator artifact (JSON); None: the one shipped with
+                the package. Default None.
+            differential_residual: also fit the differential surrogate's linear residual.
+                Default False.
+            adaptive_evaluation: after adapting, charge the aged pack once on a local env with
+                the adapted controller, the cycle-0 controller and the look-ahead reference
+                (``cycle/*`` metrics). Default True.
+            evaluation_initial_soc: start SOC of those charges. Default 0.1.
 
         Returns:
             This updated config object.
@@ -197,7 +278,13 @@ class MBRLConfig(SACConfig):
             ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
             ("prefill_episodes", prefill_episodes), ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
             ("safety_margin_V", safety_margin_V), ("safety_margin_K", safety_margin_K),
-            ("action_mode", action_mode),
+            ("action_mode", action_mode), ("max_disagreement", max_disagreement),
+            ("adaptive_cycles", adaptive_cycles), ("cycle0_iterations", cycle0_iterations),
+            ("adaptive_cycle_iterations", adaptive_cycle_iterations),
+            ("ageing_cycles_per_cycle", ageing_cycles_per_cycle), ("adaptive_real_episodes", adaptive_real_episodes),
+            ("soh_prior", soh_prior), ("soh_estimator_path", soh_estimator_path),
+            ("differential_residual", differential_residual), ("adaptive_evaluation", adaptive_evaluation),
+            ("evaluation_initial_soc", evaluation_initial_soc),
         ):
             if value is not NotProvided:
                 setattr(self, key, value)
@@ -226,6 +313,19 @@ class MBRLConfig(SACConfig):
             self._value_error(f"`action_mode` must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.action_mode == "plan" and not (self.prefill_policy and self.prefill_episodes > 0):
             self._value_error("`action_mode='plan'` needs a warm start (`prefill_policy` and `prefill_episodes` > 0)")
+        if self.max_disagreement is not None and not self.max_disagreement > 0:
+            self._value_error("`max_disagreement` must be None or > 0")
+        if self.adaptive_cycles < 0:
+            self._value_error("`adaptive_cycles` must be >= 0")
+        if self.adaptive_cycles:
+            if min(self.cycle0_iterations, self.adaptive_cycle_iterations, self.adaptive_real_episodes) < 1:
+                self._value_error("`cycle0_iterations`, `adaptive_cycle_iterations` and `adaptive_real_episodes` "
+                                  "must be >= 1")
+            if not self.ageing_cycles_per_cycle > 0:
+                self._value_error("`ageing_cycles_per_cycle` must be > 0")
+            if not self.uses_surrogate:
+                self._value_error("adaptive cycles adapt a surrogate: set `action_mode='plan'`, `safety_shield` or "
+                                  "`synthetic_ratio` > 0")
 
     @property
     def uses_surrogate(self) -> bool:
@@ -270,12 +370,42 @@ class MBRL(SAC):
         self._local_env = cfg.env(dict(cfg.env_config))
         self._obs_limits = self._local_env.observation_limits(voltage_margin_V=cfg.safety_margin_V,
                                                               temperature_margin_K=cfg.safety_margin_K)
+        self._limited_dims = np.nonzero(np.isfinite(self._obs_limits[0]) | np.isfinite(self._obs_limits[1]))[0]
+        # What every env runner holds (BatteryEnvRunner): the pack's condition, the action filter.
+        self._runner_state: dict = {"condition": None, "action_filter": None}
+        # Adaptive cycles: the cycle, the frozen G0, G^, the pack as G0 knew it, the metrics.
+        self._cycle = 0
+        self.static_surrogate: EnsembleSurrogate | None = None
+        self.differential: DifferentialSurrogate | None = None
+        self._reference: PackReference | None = None
+        self._cycle_arrays: dict[str, np.ndarray] | None = None
+        self._cycle_metrics: dict[str, float] = {}
+        self.cycle_history: list[dict[str, float]] = []
+        self._lookahead_cache: dict[float, dict[str, float]] = {}
+        self._estimator = None
+        if cfg.adaptive_cycles:
+            if not hasattr(self._local_env, "set_condition"):
+                raise ValueError(f"adaptive cycles need an env with set_condition (the pack env), got {cfg.env}")
+            if cfg.soh_prior:
+                self._estimator = SOHEstimator.load(cfg.soh_estimator_path)
         self._prefilled = 0
         if cfg.prefill_policy and cfg.prefill_episodes:
             self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)
         if cfg.action_mode == "plan":  # the planner acts from the first step on
             self._fit_surrogate()
             self._install_action_filter()
+
+    @property
+    def model(self):
+        """The model in use: the ensemble in cycle 0, G = G0 (+) G^ in adaptive cycles."""
+        if self._cycle >= 1:
+            return CombinedSurrogate(self.static_surrogate, self.differential)
+        return self.surrogate
+
+    @property
+    def cycle(self) -> int:
+        """The current cycle: 0, then 1 .. ``adaptive_cycles``."""
+        return self._cycle
 
     # ------------------------------------------------------------------ data
     def _empty_window(self) -> dict[str, np.ndarray]:
@@ -306,7 +436,7 @@ class MBRL(SAC):
                 last = t == n - 1
                 rows.append(dict(
                     info=info, episode_id=ep.id_, step_index=int(ep.t_started + t),
-                    task_id=str(info.get("task_id", "")), cycle_index=int(self.iteration), source=source,
+                    task_id=str(info.get("task_id", "")), cycle_index=int(self._cycle), source=source,
                     obs=obs[t], next_obs=obs[t + 1], reward=float(rewards[t]),
                     action=info.get("applied_action", np.clip(np.asarray(actions[t], np.float32), -1.0, 1.0)),
                     terminated=bool(ep.is_terminated and last), truncated=bool(ep.is_truncated and last),
@@ -364,8 +494,7 @@ class MBRL(SAC):
         arrays = transition_arrays(table)
         ids = np.asarray(table.column("episode_id").to_pylist())
         steps = table.column("step_index").to_numpy()
-        limited = np.nonzero(np.isfinite(self._obs_limits[0]) | np.isfinite(self._obs_limits[1]))[0]
-        for suffix, dims in (("", None), ("_limits", limited)):
+        for suffix, dims in (("", None), ("_limits", self._limited_dims)):
             errors = open_loop_errors(self.surrogate, arrays["obs"], arrays["action"], arrays["next_obs"], ids, steps,
                                       dims=dims)
             for k in (1, 5, 10):
@@ -382,34 +511,37 @@ class MBRL(SAC):
 
     def _install_action_filter(self) -> None:
         """Build the shield (for the synthetic rollouts too) or the planner from the current
-        surrogate and install it on every env runner."""
+        model and install it on every env runner (as part of their restorable state)."""
         cfg = self.config
         if not (cfg.safety_shield or cfg.action_mode == "plan"):
             return
         low, high = self._obs_limits
+        model = self.model
         if cfg.safety_shield:
-            self.shield = SurrogateShield(self.surrogate, low, high, kappa=cfg.shield_kappa)
+            self.shield = SurrogateShield(model, low, high, kappa=cfg.shield_kappa)
         sizes = dict(ensemble_size=cfg.surrogate_ensemble_size, hidden_size=cfg.surrogate_hidden_size,
                      num_layers=cfg.surrogate_num_layers)
-        weights = {k: v.clone() for k, v in self.surrogate.state_dict().items()}
-        kappa = cfg.shield_kappa
-        filter_class = SurrogatePlanner if cfg.action_mode == "plan" else SurrogateShield
+        spec = model.to_spec(sizes) if isinstance(model, CombinedSurrogate) else ensemble_spec(model, sizes)
+        self._set_runner_state(action_filter={"kind": "plan" if cfg.action_mode == "plan" else "shield",
+                                              "surrogate": spec, "low": low, "high": high, "kappa": cfg.shield_kappa})
 
-        def install(runner):
-            # Rebuilt inside each runner: remote runners get the weights, not the live model.
-            action_filter = filter_class(EnsembleSurrogate.from_weights(weights, **sizes), low, high, kappa=kappa)
-            for env in runner.env.unwrapped.envs:
-                env.unwrapped.set_action_filter(action_filter)
-
-        self.env_runner_group.foreach_env_runner(install, local_env_runner=True)
+    def _set_runner_state(self, **changes) -> None:
+        """Update the battery state of every env runner, the local one included: RLlib
+        restores a restarted runner from the local runner's state."""
+        self._runner_state.update(changes)
+        state = dict(self._runner_state)
+        self.env_runner_group.foreach_env_runner(lambda runner: runner.set_battery_state(**state),
+                                                 local_env_runner=True)
 
     def _generate_synthetic(self) -> int:
         """Branch from real start states (drawn with the run's seed); one episode per branch."""
         rng = np.random.default_rng((self._seed, int(self.iteration)))
-        starts = self._window["obs"][rng.integers(0, len(self._window["obs"]), self.config.num_model_rollouts)]
+        # In an adaptive cycle, branch from the aged pack's own states.
+        pool = self._cycle_arrays["obs"] if self._cycle >= 1 else self._window["obs"]
+        starts = pool[rng.integers(0, len(pool), self.config.num_model_rollouts)]
         roll = branched_rollout(
-            self.surrogate, self._policy_actions, starts, self.config.model_rollout_horizon,
-            obs_low=self._obs_space.low, obs_high=self._obs_space.high,
+            self.model, self._policy_actions, starts, self.config.model_rollout_horizon,
+            obs_low=self._obs_space.low, obs_high=self._obs_space.high, max_disagreement=self.config.max_disagreement,
         )
         episodes = [
             SingleAgentEpisode(
@@ -426,6 +558,26 @@ class MBRL(SAC):
     # ------------------------------------------------------------------ training step
     @override(SAC)
     def training_step(self) -> None:
+        cycle = self._cycle_of(int(self.iteration))
+        if cycle > self._cycle:
+            with self.metrics.log_time((TIMERS, "adaptive_cycle")):
+                self._run_adaptive_cycle(cycle)
+        self.metrics.log_value(("mbrl", "prefill_transitions"), self._prefilled, window=1)
+        for key, value in self._cycle_metrics.items():
+            self.metrics.log_value(("cycle", key), value, window=1)
+        if self._cycle == 0 and not self._sample_and_refit():
+            return
+        # In an adaptive cycle the real data of the cycle is in; the policy trains on G.
+        if self.config.synthetic_ratio > 0 and self._last_fit is not None:
+            with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
+                n_synthetic = self._generate_synthetic()
+            self.metrics.log_value(("mbrl", "synthetic_transitions"), n_synthetic, reduce="sum")
+            self.metrics.log_value(("mbrl", "synthetic_buffer_size"), self.synthetic_buffer.get_num_timesteps(), window=1)
+        self._update_policy()
+
+    def _sample_and_refit(self) -> bool:
+        """Cycle 0: sample real fragments, write them, refit the surrogate. Returns whether
+        SAC learns in this step (its warm-up is over)."""
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
             episodes, runner_results = synchronous_parallel_sample(
                 worker_set=self.env_runner_group, concat=True, sample_timeout_s=self.config.sample_timeout_s,
@@ -437,28 +589,22 @@ class MBRL(SAC):
         self.metrics.log_value(("mbrl", "real_transitions_written"), 0 if table is None else len(table), reduce="sum")
         if table is not None and self._last_fit is not None:
             self._log_prediction_errors(table)
-        self.metrics.log_value(("mbrl", "prefill_transitions"), self._prefilled, window=1)
 
         current_ts = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
         learning = current_ts >= self.config.num_steps_sampled_before_learning_starts
         # The planner acts from the first step, so its model learns from the first step too;
         # the shield and the Dyna data wait for SAC's warm-up, like the learner.
-        if not (learning or self.config.action_mode == "plan"):
-            return
-        if self.config.uses_surrogate and len(self._window["obs"]) >= 10:
+        if (learning or self.config.action_mode == "plan") and self.config.uses_surrogate and len(self._window["obs"]) >= 10:
             with self.metrics.log_time((TIMERS, "surrogate_fit")):
                 fit = self._fit_surrogate()
             for key, value in fit.items():
                 self.metrics.log_value(("mbrl", f"surrogate_{key}"), value, window=1)
             self._install_action_filter()
-        if not learning:
-            return
-        if self.config.synthetic_ratio > 0 and self._last_fit is not None:
-            with self.metrics.log_time((TIMERS, "synthetic_rollouts")):
-                n_synthetic = self._generate_synthetic()
-            self.metrics.log_value(("mbrl", "synthetic_transitions"), n_synthetic, reduce="sum")
-            self.metrics.log_value(("mbrl", "synthetic_buffer_size"), self.synthetic_buffer.get_num_timesteps(), window=1)
+        return learning
 
+    def _update_policy(self) -> None:
+        """SAC updates on batches mixing real and synthetic transitions, then weight sync."""
+        current_ts = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
         batch = self.config.total_train_batch_size
         n_fake = int(batch * self.config.synthetic_ratio) if self.synthetic_buffer.get_num_timesteps() else 0
         sample_kw = dict(n_step=1, gamma=self.config.gamma, sample_episodes=True)
@@ -489,6 +635,118 @@ class MBRL(SAC):
                 inference_only=True,
             )
 
+    # ------------------------------------------------------------------ adaptive cycles
+    def _cycle_of(self, iteration: int) -> int:
+        cfg = self.config
+        if not cfg.adaptive_cycles or iteration < cfg.cycle0_iterations:
+            return 0
+        return min(1 + (iteration - cfg.cycle0_iterations) // cfg.adaptive_cycle_iterations, cfg.adaptive_cycles)
+
+    def _run_adaptive_cycle(self, cycle: int) -> None:
+        """Age the pack, charge it ``adaptive_real_episodes`` times with the current controller,
+        adapt G^ on those charges (:func:`rl_battery.algorithms.adaptation.adapt`), act with
+        G = G0 (+) G^ from now on, and measure the adapted controller on the aged pack."""
+        cfg, env = self.config, self._local_env
+        if self.static_surrogate is None:  # leaving cycle 0: freeze G0, remember its pack
+            self.static_surrogate = copy.deepcopy(self.surrogate).eval().requires_grad_(False)
+            env.set_condition(age_cycles=0.0, pack=env.pinned_pack)
+            sim = env.sim
+            self._reference = PackReference(sim.pack_soh, float(np.mean(sim.cell_capacity_Ah)),
+                                            float(np.mean(sim.cells.contact_resistance_Ohm)))
+            self.differential = DifferentialSurrogate(PackCurrent.of(env), env.settings.w_soc)
+        condition = {"age_cycles": cycle * cfg.ageing_cycles_per_cycle, "pack": list(env.pinned_pack),
+                     "reported_soh": self._reference.soh}
+        env.set_condition(**condition)
+        self._set_runner_state(condition=condition)
+        self._cycle = cycle
+        episodes = self._sample_complete_episodes(cfg.adaptive_real_episodes)  # acting with G_{cycle-1}
+        self.local_replay_buffer.add(episodes)
+        table = self._write_episodes(episodes, source="real", prefix=f"cycle_{cycle:03d}")
+        sim = env.sim
+        report = adapt(self.static_surrogate, table, self.differential, estimator=self._estimator,
+                       reference=self._reference, dt_s=env.settings.dt_s, Np=sim.Np,
+                       cell_capacity_Ah=sim.cell_nominal_capacity_Ah, limited_dims=self._limited_dims,
+                       residual=cfg.differential_residual)
+        self._cycle_arrays = transition_arrays(table)
+        self._install_action_filter()
+        truth = parameter_truth(table, self._reference)
+        finals = [ep.get_infos()[-1]["episode_metrics"] for ep in episodes]
+        metrics = {
+            "index": float(cycle), "age_cycles": condition["age_cycles"], "real_episodes": float(len(episodes)),
+            "real_transitions": float(len(table)), "soh_true": truth["soh"],
+            "soh_estimate_error": report["soh_estimate"] - truth["soh"],
+            "capacity_factor_true": truth["capacity_factor"],
+            "capacity_factor_error": report["capacity_factor"] - truth["capacity_factor"],
+            "resistance_increase_true_Ohm": truth["resistance_increase_Ohm"],
+            "resistance_increase_error_Ohm": report["resistance_increase_Ohm"] - truth["resistance_increase_Ohm"],
+            "real_charge_time_min": float(np.mean([m["charge_time_min"] for m in finals])),
+            "real_constraint_violations": float(np.sum([m["constraint_violations"] for m in finals])),
+            **report,
+        }
+        if cfg.adaptive_evaluation:
+            metrics.update(self._evaluate_cycle(condition["age_cycles"]))
+        self._cycle_metrics = metrics
+        self.cycle_history.append(metrics)
+
+    def _sample_complete_episodes(self, n: int) -> list[SingleAgentEpisode]:
+        """``n`` whole episodes from one env runner (the local one without remote runners)."""
+        group = self.env_runner_group
+
+        def sample(runner):
+            return runner.sample(num_episodes=n, explore=False), runner.get_metrics()
+
+        with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+            if group.num_remote_env_runners() == 0:
+                episodes, metrics = sample(self.env_runner)
+            else:
+                runner_id = group.healthy_env_runner_ids()[0]
+                episodes, metrics = group.foreach_env_runner(sample, remote_worker_ids=[runner_id],
+                                                             local_env_runner=False)[0]
+        self.metrics.aggregate([metrics], key=ENV_RUNNER_RESULTS)
+        return episodes
+
+    def _controller(self, model):
+        """The run's controller over ``model`` as an ``(obs, info) -> action`` policy: the
+        planner, or the deterministic policy behind the shield."""
+        low, high = self._obs_limits
+        kappa = self.config.shield_kappa
+        if self.config.action_mode == "plan":
+            planner = SurrogatePlanner(model, low, high, kappa=kappa)
+            return lambda obs, info: planner(obs, np.zeros(1, np.float32))
+        module = self.env_runner.module
+        shield = SurrogateShield(model, low, high, kappa=kappa) if self.config.safety_shield else None
+
+        def act(obs, info):
+            with torch.no_grad():
+                out = module.forward_inference({Columns.OBS: torch.as_tensor(obs, dtype=torch.float32)[None]})
+                # SAC's deterministic action: the squashed mean of its Gaussian.
+                action = torch.tanh(out[Columns.ACTION_DIST_INPUTS][..., :1])
+            action = shield(obs[None], action) if shield is not None else action
+            return action.numpy().reshape(1).astype(np.float32)
+
+        return act
+
+    def _evaluate_cycle(self, age_cycles: float) -> dict[str, float]:
+        """Charge the aged pack on the local env from ``evaluation_initial_soc``: the adapted
+        controller (over G), the cycle-0 controller (over G0, no adaptation) and the
+        look-ahead reference (cached per age)."""
+        env, soc0 = self._local_env, self.config.evaluation_initial_soc
+        from rl_battery.baselines import LookaheadPolicy
+
+        if age_cycles not in self._lookahead_cache:
+            self._lookahead_cache[age_cycles] = run_episode(env, LookaheadPolicy(env), initial_soc=soc0)
+        runs = {"lookahead": self._lookahead_cache[age_cycles],
+                "adapted": run_episode(env, self._controller(self.model), initial_soc=soc0),
+                "static": run_episode(env, self._controller(self.static_surrogate), initial_soc=soc0)}
+        out = {}
+        for name, m in runs.items():
+            for key in ("charge_time_min", "constraint_violations", "final_soc", "max_cell_voltage_V",
+                        "max_cell_temperature_K"):
+                out[f"{name}_{key}"] = float(m[key])
+        for name in ("adapted", "static"):
+            out[f"{name}_ratio_to_lookahead"] = out[f"{name}_charge_time_min"] / out["lookahead_charge_time_min"]
+        return out
+
     # ------------------------------------------------------------------ checkpoints
     @override(SAC)
     def get_state(self, components=None, *, not_components=None, **kwargs):
@@ -498,6 +756,16 @@ class MBRL(SAC):
                 "model": self.surrogate.state_dict(),
                 "optimizer": self.surrogate.optimizer.state_dict(),
                 "rollout_dir": str(self.rollout_dir),
+            }
+        if self._check_component("adaptive_cycles", components, not_components):
+            state["adaptive_cycles"] = {
+                "cycle": self._cycle,
+                "static": None if self.static_surrogate is None else self.static_surrogate.state_dict(),
+                "differential": None if self.differential is None else self.differential.to_spec(),
+                "reference": None if self._reference is None else asdict(self._reference),
+                "condition": self._runner_state["condition"],
+                "metrics": dict(self._cycle_metrics), "history": list(self.cycle_history),
+                "cycle_arrays": self._cycle_arrays, "lookahead_cache": dict(self._lookahead_cache),
             }
         return state
 
@@ -509,7 +777,28 @@ class MBRL(SAC):
             self.surrogate.optimizer.load_state_dict(state["surrogate"]["optimizer"])
             self.rollout_dir = Path(state["surrogate"]["rollout_dir"])
             self._reload_window()
+        if "adaptive_cycles" in state:
+            self._set_cycle_state(state["adaptive_cycles"])
+        if "surrogate" in state or "adaptive_cycles" in state:
             self._install_action_filter()
+
+    def _set_cycle_state(self, cycles: dict) -> None:
+        """Restore the cycle, G0, G^, the reference pack and the pack's condition."""
+        self._cycle = int(cycles["cycle"])
+        if cycles["static"] is not None:
+            cfg = self.config
+            self.static_surrogate = EnsembleSurrogate.from_weights(
+                cycles["static"], ensemble_size=cfg.surrogate_ensemble_size, hidden_size=cfg.surrogate_hidden_size,
+                num_layers=cfg.surrogate_num_layers).requires_grad_(False)
+        if cycles["differential"] is not None:
+            self.differential = DifferentialSurrogate.from_spec(cycles["differential"])
+        if cycles["reference"] is not None:
+            self._reference = PackReference(**cycles["reference"])
+        self._cycle_metrics, self.cycle_history = dict(cycles["metrics"]), list(cycles["history"])
+        self._cycle_arrays, self._lookahead_cache = cycles["cycle_arrays"], dict(cycles["lookahead_cache"])
+        if cycles["condition"] is not None:
+            self._local_env.set_condition(**cycles["condition"])
+            self._set_runner_state(condition=cycles["condition"])
 
     def _reload_window(self) -> None:
         """After a restore: the window again holds the newest transitions of the run's files."""

@@ -28,6 +28,10 @@ class CheckpointPolicy:
         action_mode: "policy" or "plan" (an MBRL run whose controller is the planner).
         safety_margins: that shield's or planner's back-off from the (voltage [V],
             temperature [K]) limits.
+        cycle: the adaptive cycle the run had reached (0: no adaptive cycles yet); from
+            cycle 1 on ``surrogate`` is the combined model G = G0 (+) G^.
+        condition: the pack's deployment condition in that cycle (age, pinned pack,
+            reported SOH; :meth:`rl_battery.envs.PackFastCharge.set_condition`), or None.
     """
 
     act: Callable[[np.ndarray], np.ndarray]
@@ -38,13 +42,16 @@ class CheckpointPolicy:
     shield_kappa: float | None = None
     action_mode: str = "policy"
     safety_margins: tuple[float, float] = (0.0, 0.0)
+    cycle: int = 0
+    condition: dict[str, Any] | None = None
 
     @property
     def description(self) -> str:
         """What acts: "policy", "policy + safety shield" or "surrogate planner"."""
         if self.surrogate is None:
             return "policy"
-        return "surrogate planner" if self.action_mode == "plan" else "policy + safety shield"
+        name = "surrogate planner" if self.action_mode == "plan" else "policy + safety shield"
+        return f"{name}, adapted in cycle {self.cycle}" if self.cycle else name
 
     def controller(self, env, shield_kappa: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
         """The learned controller on ``env`` (see :func:`learned_controller`), with margin
@@ -97,23 +104,30 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
     module = RLModule.from_checkpoint(module_dir)
     action_mode = config.get("action_mode", "policy")
     uses_surrogate = config.get("safety_shield") or action_mode == "plan"
-    surrogate = _surrogate(checkpoint, config) if uses_surrogate else None
+    with open(checkpoint / "algorithm_state.pkl", "rb") as f:
+        state = pickle.load(f)
+    cycles = state.get("adaptive_cycles") or {"cycle": 0, "condition": None}
+    surrogate = _surrogate(state, config) if uses_surrogate else None
     return CheckpointPolicy(act=deterministic_policy(module), env_class=env_class, env_config=env_config,
                             algorithm=ctor["class"].__name__, surrogate=surrogate,
                             shield_kappa=config.get("shield_kappa") if surrogate is not None else None,
                             action_mode=action_mode,
-                            safety_margins=(config.get("safety_margin_V", 0.0), config.get("safety_margin_K", 0.0)))
+                            safety_margins=(config.get("safety_margin_V", 0.0), config.get("safety_margin_K", 0.0)),
+                            cycle=int(cycles["cycle"]), condition=cycles["condition"])
 
 
-def _surrogate(checkpoint: Path, config: dict):
-    """The surrogate ensemble stored in an MBRL checkpoint's ``algorithm_state.pkl``."""
-    from rl_battery.surrogate import EnsembleSurrogate
+def _surrogate(state: dict, config: dict):
+    """The model an MBRL checkpoint's controller uses (from its ``algorithm_state.pkl``):
+    the ensemble, or from the first adaptive cycle on G = G0 (+) G^."""
+    from rl_battery.surrogate import CombinedSurrogate, DifferentialSurrogate, EnsembleSurrogate
 
-    with open(checkpoint / "algorithm_state.pkl", "rb") as f:
-        weights = pickle.load(f)["surrogate"]["model"]
-    return EnsembleSurrogate.from_weights(weights, ensemble_size=config["surrogate_ensemble_size"],
-                                          hidden_size=config["surrogate_hidden_size"],
-                                          num_layers=config["surrogate_num_layers"])
+    sizes = dict(ensemble_size=config["surrogate_ensemble_size"], hidden_size=config["surrogate_hidden_size"],
+                 num_layers=config["surrogate_num_layers"])
+    cycles = state.get("adaptive_cycles")
+    if cycles and cycles["cycle"] >= 1:
+        return CombinedSurrogate(EnsembleSurrogate.from_weights(cycles["static"], **sizes),
+                                 DifferentialSurrogate.from_spec(cycles["differential"]))
+    return EnsembleSurrogate.from_weights(state["surrogate"]["model"], **sizes)
 
 
 def deterministic_policy(module: RLModule) -> Callable[[np.ndarray], np.ndarray]:

@@ -97,7 +97,9 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
             ``{"pack_seed": 7, "soh_mean": 0.8}``); unknown keys raise ValueError. A config
             that draws a task per episode is pinned to one task
             (:meth:`FastChargeEnv.pinned_config`: for a pack, the first seed and the middle
-            of the SOH range), which ``metrics.json`` names in ``task_id``.
+            of the SOH range), which ``metrics.json`` names in ``task_id``. A checkpoint
+            from an adaptive cycle is evaluated on its aged, pinned pack with the SOH the
+            run reported; with ``env_config`` given, on that pack at the same age.
         shield_kappa: margin of the safety layer of a shielded run, or of the planner of a
             run with ``action_mode`` "plan" (default: the trained one).
 
@@ -108,6 +110,9 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
     # A run trained over a distribution of tasks is compared on one task of it.
     config = policy.env_class.pinned_config(merge_env_config(policy.env_class, policy.env_config, env_config))
     env = policy.env_class(config)
+    if policy.condition is not None:
+        # An adaptive run is evaluated on its aged pack; another pack (env_config) at that age.
+        env.set_condition(**(policy.condition if not env_config else {"age_cycles": policy.condition["age_cycles"]}))
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
     trace: list[dict] = []
     act = policy.controller(env, shield_kappa)
@@ -120,6 +125,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "env_config": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()},
         "task_id": env.task_id,
         "controller": policy.description,
+        "adaptive_cycle": policy.cycle,
         "safety_shield": policy.surrogate is not None,
         "action_mode": policy.action_mode,
         "safety_margins_V_K": list(policy.safety_margins) if policy.surrogate is not None else None,
