@@ -125,7 +125,7 @@ def main() -> None:
 
     import ray
 
-    from rl_battery.data.atomic import atomic_path
+    from rl_battery.evaluation.report import write_report
     from rl_battery.envs import ENV_CLASSES
     from rl_battery.evaluation import compare_on_env
     from rl_battery.experiments import load_experiment
@@ -219,13 +219,7 @@ def main() -> None:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "learning_curves.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    with atomic_path(out / "bench_pack.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2, default=float))
-    with atomic_path(out / "bench_pack.md") as tmp:
-        tmp.write_text(markdown + "\n")
+    write_report(out, "bench_pack", result, markdown, fig)
     print(markdown)
     print(json.dumps({"real_episodes_to_within_5pct": efficiency, "shield_kappa_sweep": kappa_summary}, indent=1))
 

@@ -185,7 +185,7 @@ def test_adaptive_cycles_age_the_pack_adapt_and_survive_restore(ray_session, tmp
                   num_updates_per_iteration=1, train_batch_size_per_learner=16, surrogate_hidden_size=16,
                   surrogate_num_layers=1, surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=8,
                   prefill_policy="lookahead", prefill_episodes=1, action_mode="plan", adaptive_cycles=2,
-                  cycle0_iterations=1, adaptive_cycle_iterations=1, ageing_cycles_per_cycle=1000,
+                  cycle0_iterations=1, adaptive_cycle_iterations=2, ageing_cycles_per_cycle=1000,
                   adaptive_real_episodes=1, adaptive_evaluation=False)
         .reporting(min_sample_timesteps_per_iteration=16, min_time_s_per_iteration=0)
     )
@@ -199,6 +199,11 @@ def test_adaptive_cycles_age_the_pack_adapt_and_survive_restore(ray_session, tmp
         assert 0.5 < cycle["soh_estimate"] <= 1 and cycle["soh_true"] < algo._reference.soh
         for key in ("static_k1_rmse", "capacity_factor", "resistance_increase_Ohm"):
             assert np.isfinite(cycle[key])
+        # The cycle's second iteration samples nothing real: one training step, no new charge.
+        sampled = result["env_runners"]["num_env_steps_sampled_lifetime"]
+        result = algo.train()
+        assert algo.cycle == 1 and result["env_runners"]["num_env_steps_sampled_lifetime"] == sampled
+        assert result["mbrl"]["synthetic_transitions"] > 0
         # The env runners hold the condition and the planner over G as restorable state...
         runner = algo.env_runner
         state = runner.get_state()["battery_state"]
@@ -222,7 +227,7 @@ def test_adaptive_cycles_age_the_pack_adapt_and_survive_restore(ray_session, tmp
         assert restored.cycle == 1
         np.testing.assert_array_equal(restored.differential.theta, theta)
         assert restored.env_runner.get_state()["battery_state"]["condition"]["age_cycles"] == 1000
-        result = restored.train()  # cycle 2 continues from the restored state
+        result = restored.train()  # cycle 2 continues from the restored state (iteration 3)
         assert restored.cycle == 2 and result["cycle"]["age_cycles"] == 2000
     finally:
         restored.stop()

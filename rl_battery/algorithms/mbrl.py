@@ -73,6 +73,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import torch
+from ray.rllib.algorithms.algorithm import TrainIterCtx
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.sac import SAC, SACConfig
 from ray.rllib.core.columns import Columns
@@ -87,8 +88,12 @@ from ray.rllib.utils.metrics import (
     LEARNER_UPDATE_TIMER,
     NUM_AGENT_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_TRAINING_STEP_CALLS_PER_ITERATION,
+    RESTORE_ENV_RUNNERS_TIMER,
     SYNCH_WORKER_WEIGHTS_TIMER,
     TIMERS,
+    TRAINING_ITERATION_TIMER,
+    TRAINING_STEP_TIMER,
 )
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
@@ -556,6 +561,28 @@ class MBRL(SAC):
         return int(roll["length"].sum())
 
     # ------------------------------------------------------------------ training step
+    @override(SAC)
+    def _run_one_training_iteration(self):
+        """RLlib repeats ``training_step`` until ``min_sample_timesteps_per_iteration`` env
+        steps were sampled. An adaptive cycle samples whole charges once per cycle, and
+        nothing in its other iterations, so there one training step is one iteration (the
+        repeat would never end)."""
+        if self._cycle_of(int(self.iteration)) == 0:
+            return super()._run_one_training_iteration()
+        with self.metrics.log_time((TIMERS, TRAINING_ITERATION_TIMER)):
+            with TrainIterCtx(algo=self) as train_iter_ctx:
+                with self.metrics.log_time((TIMERS, RESTORE_ENV_RUNNERS_TIMER)):
+                    restored = self.restore_env_runners(self.env_runner_group)
+                    if restored:
+                        self._make_on_env_runners_recreated_callbacks(
+                            config=self.config, env_runner_group=self.env_runner_group,
+                            restored_env_runner_indices=restored)
+                with self.metrics.log_time((TIMERS, TRAINING_STEP_TIMER)):
+                    self.training_step()
+                self.metrics.log_value(NUM_TRAINING_STEP_CALLS_PER_ITERATION, 1, reduce="sum")
+                train_iter_ctx.should_stop(True)  # counts the steps sampled and trained
+            return self.metrics.compile(), train_iter_ctx
+
     @override(SAC)
     def training_step(self) -> None:
         cycle = self._cycle_of(int(self.iteration))

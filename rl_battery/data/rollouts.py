@@ -9,7 +9,7 @@ Columns: the transition, then every field of the env's
 | episode_id | string | id of the episode (stable across RLlib episode chunks) |
 | step_index | int32 | index of the transition within its episode (0 = first action) |
 | task_id | string | env task: parameter set / pack seed / pack SOH |
-| cycle_index | int32 | training iteration (or adaptive cycle) that produced the row |
+| cycle_index | int32 | adaptive cycle that produced the row (0: cycle 0 and runs without adaptive cycles; the training iteration is in the file name) |
 | source | string | "real" (simulator), "synthetic" (surrogate) or a baseline's name |
 | obs | list<float32> | observation before the action (the env's normalized obs) |
 | action | list<float32> | action as applied, normalized to [-1, 1] (clipped policy output) |
