@@ -1,4 +1,4 @@
-"""Command line: ``rl-battery run|evaluate`` and ``rllib evaluate`` (argument parsing only).
+"""Command line: ``rl-battery run|evaluate|soh train`` and ``rllib evaluate`` (argument parsing only).
 
 Ray 2.60 ships no ``rllib`` command; ours keeps the old RLlib CLI's shape:
 ``rllib evaluate CHECKPOINT [--episodes N] [--out DIR]``.

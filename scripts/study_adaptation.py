@@ -6,6 +6,8 @@ adaptation and SAC retrained from scratch, against the look-ahead on the same ag
     python scripts/study_adaptation.py --seeds 0 --skip-sac --out A & \
         python scripts/study_adaptation.py --seeds 1 --skip-mbrl --out B; wait
     python scripts/study_adaptation.py --runs-from A/study_adaptation.json B/study_adaptation.json --out C
+    # the adaptive cycles again on the same cycle 0 (e.g. after changing their settings):
+    python scripts/study_adaptation.py --seeds 0 --skip-sac --cycle0-from A --out D
 
 The adapted and cycle-0 controllers come from the pack_mbrl experiment itself (cycle 0 plus
 its adaptive cycles, run with MBRL, one run per seed): after each ageing step the algorithm
@@ -29,8 +31,10 @@ _SAC = {"action_mode": "policy", "safety_shield": False, "synthetic_ratio": 0.0,
         "adaptive_cycles": 0}
 
 
-def run_mbrl(spec, seed, out):
-    """pack_mbrl with its adaptive cycles, one seed; returns the per-cycle metrics."""
+def run_mbrl(spec, seed, out, cycle0_from=None):
+    """pack_mbrl with its adaptive cycles, one seed; returns the per-cycle metrics. With
+    ``cycle0_from`` (a folder of an earlier study) cycle 0 is restored from its checkpoint
+    and only the adaptive cycles run (with the experiment's present settings)."""
     from rl_battery.experiments import build_algorithm_config
 
     config = build_algorithm_config(spec, experiment="pack_mbrl", project_root=out)
@@ -40,8 +44,10 @@ def run_mbrl(spec, seed, out):
     algo = config.build_algo()
     start = time.time()
     try:
-        for it in range(total):
-            if it == config.cycle0_iterations:  # G0's run, for study_calibration.py --checkpoint
+        if cycle0_from:
+            algo.restore_from_path(str(Path(cycle0_from).resolve() / f"mbrl_seed{seed}_cycle0"))
+        for it in range(int(algo.iteration), total):
+            if it == config.cycle0_iterations and not cycle0_from:  # G0's run, for study_calibration.py --checkpoint
                 algo.save_to_path(str(out / f"mbrl_seed{seed}_cycle0"))
             result = algo.train()
             if "cycle" in result and result["cycle"].get("index") == algo.cycle:
@@ -89,6 +95,8 @@ def main() -> None:
     parser.add_argument("--sac-iterations", type=int, default=32, help="SAC training iterations per aged pack")
     parser.add_argument("--skip-sac", action="store_true")
     parser.add_argument("--skip-mbrl", action="store_true")
+    parser.add_argument("--cycle0-from", default=None,
+                        help="an earlier study's --out folder: restore each seed's cycle 0 from it, run the adaptive cycles")
     parser.add_argument("--out", default="bench_results/study_adaptation")
     parser.add_argument("--runs-from", nargs="+", default=None, help="no training: join earlier study JSON files")
     args = parser.parse_args()
@@ -111,7 +119,7 @@ def main() -> None:
         import ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        mbrl = [] if args.skip_mbrl else [run_mbrl(spec, s, out) for s in args.seeds]
+        mbrl = [] if args.skip_mbrl else [run_mbrl(spec, s, out, args.cycle0_from) for s in args.seeds]
         sac = [] if args.skip_sac else [run_sac(spec, s, a, args.sac_iterations, out, env_class, pack)
                                         for s in args.seeds for a in ages]
         ray.shutdown()
@@ -148,8 +156,10 @@ def main() -> None:
     def cell(row, arm):
         if f"{arm}_min" not in row:
             return "-"
-        ratio = f"{row[f'{arm}_ratio_mean']:.3f}" + (f" / {row[f'{arm}_ratio_max']:.3f}" if f"{arm}_ratio_max" in row else "")
-        return f"{row[f'{arm}_min']:.1f} ({ratio}), {row[f'{arm}_violations']} viol"
+        ratio = ""  # a run without the MBRL arm has no look-ahead to divide by
+        if f"{arm}_ratio_mean" in row:
+            ratio = f" ({row[f'{arm}_ratio_mean']:.3f}" + (f" / {row[f'{arm}_ratio_max']:.3f}" if f"{arm}_ratio_max" in row else "") + ")"
+        return f"{row[f'{arm}_min']:.1f}{ratio}, {row[f'{arm}_violations']} viol"
 
     lines = ["| cycle | age [EFC] | SOH true | SOH est. abs err | look-ahead | adapted (ratio mean / worst) | "
              "cycle 0, not adapted | SAC from scratch | G0 / G one-step RMSE |", "|---" * 9 + "|"]

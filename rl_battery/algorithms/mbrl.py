@@ -46,11 +46,11 @@ each later cycle k = 1 .. ``adaptive_cycles`` (every ``adaptive_cycle_iterations
      full cycles; observation 13 keeps reporting the SOH G0 knew, as a BMS would until it
      recalibrates. The condition is set on every env runner as restorable state
      (:class:`rl_battery.algorithms.env_runner.BatteryEnvRunner`);
-  2. ``adaptive_real_episodes`` whole real charges with the current controller -> Parquet
-     (``cycle_index`` = k) and the replay buffer;
-  3. :func:`rl_battery.algorithms.adaptation.adapt`: SOH estimate from those charges ->
-     prior -> MAP calibration of the differential surrogate G^; G0's and G's held-out
-     1/5/10-step errors on them;
+  2. ``adaptive_real_episodes`` whole real charges, one at a time -> Parquet
+     (``cycle_index`` = k) and the replay buffer; after each,
+  3. :func:`rl_battery.algorithms.adaptation.adapt`: SOH estimate from the cycle's charges
+     so far -> prior -> MAP calibration of the differential surrogate G^ (the next charge
+     runs with it); G0's and G's held-out 1/5/10-step errors on them;
   4. the planner (or shield) acts with G = G0 (+) G^; synthetic branches start from the
      cycle's real states and run in G; SAC keeps training on real + synthetic data;
   5. with ``adaptive_evaluation`` the adapted controller, the cycle-0 controller (over G0)
@@ -686,16 +686,22 @@ class MBRL(SAC):
         env.set_condition(**condition)
         self._set_runner_state(condition=condition)
         self._cycle = cycle
-        episodes = self._sample_complete_episodes(cfg.adaptive_real_episodes)  # acting with G_{cycle-1}
-        self.local_replay_buffer.add(episodes)
-        table = self._write_episodes(episodes, source="real", prefix=f"cycle_{cycle:03d}")
+        # One charge at a time, adapting after each: the first charge of the cycle runs with
+        # G of the previous cycle, every later one with G calibrated on the charges before it.
+        episodes, tables = [], []
         sim = env.sim
-        report = adapt(self.static_surrogate, table, self.differential, estimator=self._estimator,
-                       reference=self._reference, dt_s=env.settings.dt_s, Np=sim.Np,
-                       cell_capacity_Ah=sim.cell_nominal_capacity_Ah, limited_dims=self._limited_dims,
-                       residual=cfg.differential_residual)
+        for _ in range(cfg.adaptive_real_episodes):
+            new = self._sample_complete_episodes(1)
+            self.local_replay_buffer.add(new)
+            episodes += new
+            tables.append(self._write_episodes(new, source="real", prefix=f"cycle_{cycle:03d}"))
+            table = pa.concat_tables(tables)
+            report = adapt(self.static_surrogate, table, self.differential, estimator=self._estimator,
+                           reference=self._reference, dt_s=env.settings.dt_s, Np=sim.Np,
+                           cell_capacity_Ah=sim.cell_nominal_capacity_Ah, limited_dims=self._limited_dims,
+                           residual=cfg.differential_residual)
+            self._install_action_filter()
         self._cycle_arrays = transition_arrays(table)
-        self._install_action_filter()
         truth = parameter_truth(table, self._reference)
         finals = [ep.get_infos()[-1]["episode_metrics"] for ep in episodes]
         metrics = {
@@ -708,6 +714,7 @@ class MBRL(SAC):
             "resistance_increase_error_Ohm": report["resistance_increase_Ohm"] - truth["resistance_increase_Ohm"],
             "real_charge_time_min": float(np.mean([m["charge_time_min"] for m in finals])),
             "real_constraint_violations": float(np.sum([m["constraint_violations"] for m in finals])),
+            "first_charge_constraint_violations": float(finals[0]["constraint_violations"]),
             **report,
         }
         if cfg.adaptive_evaluation:
