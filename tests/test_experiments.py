@@ -40,3 +40,18 @@ def test_bad_key_is_named(tmp_path):
     (tmp_path / "bad3.yaml").write_text("algorithm: SAC\nenv: Nope-v0\n")
     with pytest.raises(ExperimentConfigError, match="PackFastCharge-v0"):
         load_experiment("bad3", config_dir=tmp_path)
+
+
+def test_mbrl_settings_survive_tunes_dict_round_trip(tmp_path):
+    # Tune hands the config to each trial as a dict; RLlib routes keys by their names
+    # (an ``evaluation_*`` key would go to .evaluation()), so every MBRL key must come back.
+    from rl_battery.algorithms import MBRLConfig
+
+    config = build_algorithm_config(load_experiment("pack_mbrl"), experiment="pack_mbrl", project_root=tmp_path)
+    as_dict = config.to_dict()
+    as_dict.pop("seed", None)  # a Tune grid search, resolved per trial
+    again = MBRLConfig().update_from_dict(as_dict)
+    for key in ("adaptive_cycles", "cycle0_iterations", "adaptive_evaluation_soc", "differential_residual",
+                "max_disagreement", "action_mode", "ageing_cycles_per_cycle"):
+        assert getattr(again, key) == getattr(config, key), key
+    assert again.env_runner_cls.__name__ == "BatteryEnvRunner"

@@ -154,7 +154,7 @@ class MBRLConfig(SACConfig):
         self.soh_estimator_path = None
         self.differential_residual = False
         self.adaptive_evaluation = True
-        self.evaluation_initial_soc = 0.1
+        self.adaptive_evaluation_soc = 0.1
         # Env runners that keep the pack's condition and the action filter across restarts.
         self.env_runner_cls = BatteryEnvRunner
         # Changed SAC defaults: sample a fragment per step; a plain (non-prioritized) buffer,
@@ -198,7 +198,7 @@ class MBRLConfig(SACConfig):
         soh_estimator_path: str | None = NotProvided,
         differential_residual: bool | None = NotProvided,
         adaptive_evaluation: bool | None = NotProvided,
-        evaluation_initial_soc: float | None = NotProvided,
+        adaptive_evaluation_soc: float | None = NotProvided,
         **kwargs,
     ) -> "MBRLConfig":
         """Sets the training-related configuration (SAC's own arguments pass through).
@@ -265,7 +265,7 @@ class MBRLConfig(SACConfig):
             adaptive_evaluation: after adapting, charge the aged pack once on a local env with
                 the adapted controller, the cycle-0 controller and the look-ahead reference
                 (``cycle/*`` metrics). Default True.
-            evaluation_initial_soc: start SOC of those charges. Default 0.1.
+            adaptive_evaluation_soc: start SOC of those charges. Default 0.1.
 
         Returns:
             This updated config object.
@@ -289,7 +289,7 @@ class MBRLConfig(SACConfig):
             ("ageing_cycles_per_cycle", ageing_cycles_per_cycle), ("adaptive_real_episodes", adaptive_real_episodes),
             ("soh_prior", soh_prior), ("soh_estimator_path", soh_estimator_path),
             ("differential_residual", differential_residual), ("adaptive_evaluation", adaptive_evaluation),
-            ("evaluation_initial_soc", evaluation_initial_soc),
+            ("adaptive_evaluation_soc", adaptive_evaluation_soc),
         ):
             if value is not NotProvided:
                 setattr(self, key, value)
@@ -761,10 +761,10 @@ class MBRL(SAC):
         return act
 
     def _evaluate_cycle(self, age_cycles: float) -> dict[str, float]:
-        """Charge the aged pack on the local env from ``evaluation_initial_soc``: the adapted
+        """Charge the aged pack on the local env from ``adaptive_evaluation_soc``: the adapted
         controller (over G), the cycle-0 controller (over G0, no adaptation) and the
         look-ahead reference (cached per age)."""
-        env, soc0 = self._local_env, self.config.evaluation_initial_soc
+        env, soc0 = self._local_env, self.config.adaptive_evaluation_soc
         from rl_battery.baselines import LookaheadPolicy
 
         if age_cycles not in self._lookahead_cache:

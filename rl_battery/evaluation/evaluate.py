@@ -147,15 +147,16 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
 
 def format_comparison(results: dict[str, dict]) -> str:
     """Text table: one row per policy, charge time, ratio to look-ahead, limits, violations."""
-    head = f"{'controller':<24}{'charge min':>11}{'ratio':>7}{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}"
+    labels = {name: results[name].get("label", LABELS[name])
+              + (f" {results[name]['cc_current_A']:.1f}A" if "cc_current_A" in results[name] else "")
+              for name in POLICIES if name in results}
+    w = max(24, *(len(label) + 2 for label in labels.values()))
+    head = f"{'controller':<{w}}{'charge min':>11}{'ratio':>7}{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}"
     lines = [head]
-    for name in POLICIES:
-        if name not in results:
-            continue
+    for name, label in labels.items():
         m = results[name]
-        label = m.get("label", LABELS[name]) + (f" {m['cc_current_A']:.1f}A" if "cc_current_A" in m else "")
         lines.append(
-            f"{label:<24}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}{m['final_soc']:>10.3f}"
+            f"{label:<{w}}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}{m['final_soc']:>10.3f}"
             f"{m['max_cell_voltage_V']:>8.3f}{m['max_cell_temperature_K']:>9.2f}{m['min_plating_potential_V']:>11.3f}"
             f"{int(m['constraint_violations']):>6d}"
         )
