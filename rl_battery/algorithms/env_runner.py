@@ -45,14 +45,9 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
         self._battery_state: dict[str, Any] = {"condition": None, "action_filter": None}
         super().__init__(*args, **kwargs)
 
-    def set_battery_state(self, *, condition: dict | None = None, action_filter: dict | None = None,
-                          keep: tuple[str, ...] = ()) -> None:
-        """Set the condition and the action filter spec and apply them to every env; a name
-        in ``keep`` keeps its current value instead."""
-        new = {"condition": condition, "action_filter": action_filter}
-        for name in keep:
-            new[name] = self._battery_state[name]
-        self._battery_state = new
+    def set_battery_state(self, *, condition: dict | None = None, action_filter: dict | None = None) -> None:
+        """Set the condition and the action filter spec and apply them to every env."""
+        self._battery_state = {"condition": condition, "action_filter": action_filter}
         self._apply_battery_state()
 
     def _apply_battery_state(self) -> None:

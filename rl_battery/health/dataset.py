@@ -72,7 +72,7 @@ def simulate_segments(env, protocols: Sequence[Callable[[object, float], Callabl
                                         base.min_current_A, base.max_current_A))
                 observations, currents, infos = [], [], []
 
-                def record(info, _obs=observations):
+                def record(info):
                     infos.append(info)
                     if info["time_s"] > 0:
                         currents.append(info["current_A"])

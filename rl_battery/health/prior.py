@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl_battery.sim.heterogeneity import RESISTANCE_PER_SOH_LOSS_OHM
-from rl_battery.surrogate.differential import IDENTITY_PARAMETERS, PARAMETER_NAMES
+from rl_battery.surrogate.differential import PARAMETER_NAMES
 
 OCV_SLOPE_V = 0.6
 CELL_HEAT_CAPACITY_J_K = 70.0
@@ -84,5 +84,3 @@ def prior_from_soh(soh_estimate: float, soh_reference: float, *, soh_std: float,
     std = np.array([sigma / soh_reference, d_r_std, 0.3, 2.0 * d_r_std * gain + 1e-3])
     return ParameterPrior(mean, std)
 
-
-__all__ = ["ParameterPrior", "prior_from_soh", "IDENTITY_PARAMETERS"]
