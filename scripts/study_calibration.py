@@ -28,18 +28,11 @@ N_TEST = 4
 
 def charge(env, act, soc0, episode):
     """One charge: per-step transitions with the applied action and pack current."""
-    from rl_battery.envs import run_episode
+    from rl_battery.envs import record_episode
 
-    obs_seen, infos = [], []
-
-    def policy(obs, info):
-        obs_seen.append(np.asarray(obs, np.float32))
-        return act(obs, info)
-
-    run_episode(env, policy, initial_soc=soc0, on_step=infos.append)
-    obs_seen.append(env.unwrapped.last_observation.astype(np.float32))
+    observations, infos, _ = record_episode(env, act, initial_soc=soc0)
     steps = infos[1:]
-    return {"obs": np.stack(obs_seen[:-1]), "next_obs": np.stack(obs_seen[1:]),
+    return {"observations": observations, "obs": observations[:-1], "next_obs": observations[1:],
             "action": np.stack([s["applied_action"] for s in steps]).astype(np.float32),
             "reward": np.array([s["reward"] for s in steps], np.float32),
             "terminated": np.zeros(len(steps), np.float32),
@@ -139,8 +132,7 @@ def main() -> None:
                     chosen = [charges[i] for i in rng.choice(10, n, replace=False)]
                     data = stack(chosen)
                     if use_prior:
-                        segments = [ChargingSegment(np.concatenate([c["obs"], c["next_obs"][-1:]]), c["current_A"],
-                                                    env.settings.dt_s, env.sim.Np, env.sim.cell_nominal_capacity_Ah)
+                        segments = [ChargingSegment.from_env_episode(env, c["observations"], c["current_A"])
                                     for c in chosen]
                         soh = estimator.estimate(segments)
                         soh_errs.append(soh - charges[0]["soh"])

@@ -36,3 +36,22 @@ def run_episode(env, act: Policy, *, initial_soc: float | None = None, seed: int
             on_step(dict(info, reward=reward))
         done = terminated or truncated
     return env.unwrapped.episode_metrics
+
+
+def record_episode(env, act: Policy, *, initial_soc: float | None = None,
+                   seed: int | None = None) -> tuple[np.ndarray, list[dict], dict[str, float]]:
+    """:func:`run_episode`, keeping what it saw.
+
+    Returns:
+        (observations (T + 1, obs_dim): at reset and after each of the T steps; the T + 1
+        info dicts, each with ``reward`` added; the episode metrics).
+    """
+    observations, infos = [], []
+
+    def recording(obs, info):
+        observations.append(np.asarray(obs, np.float32))
+        return act(obs, info)
+
+    metrics = run_episode(env, recording, initial_soc=initial_soc, seed=seed, on_step=infos.append)
+    observations.append(np.asarray(env.unwrapped.last_observation, np.float32))
+    return np.stack(observations), infos, metrics

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rl_battery.envs.rollout import run_episode
+from rl_battery.envs.rollout import record_episode
 from rl_battery.health.features import ChargingSegment, segment_features
 
 
@@ -70,16 +70,8 @@ def simulate_segments(env, protocols: Sequence[Callable[[object, float], Callabl
                 base.set_condition(age_cycles=age, pack=(int(pack_seed), soh_mean))
                 current = float(np.clip(c_rate * base.sim.cell_nominal_capacity_Ah * base.sim.Np,
                                         base.min_current_A, base.max_current_A))
-                observations, currents, infos = [], [], []
-
-                def record(info):
-                    infos.append(info)
-                    if info["time_s"] > 0:
-                        currents.append(info["current_A"])
-
-                policy = protocols[protocol](base, current)
-                metrics = run_episode(env, _Recording(policy, observations), initial_soc=soc0, on_step=record)
-                observations.append(base.last_observation)
+                observations, infos, metrics = record_episode(env, protocols[protocol](base, current), initial_soc=soc0)
+                currents = [info["current_A"] for info in infos[1:]]
                 segment = ChargingSegment.from_env_episode(env, observations, currents)
                 rows["features"].append(segment_features(segment))
                 rows["soh"].append(infos[-1]["soh"])
@@ -95,13 +87,3 @@ def simulate_segments(env, protocols: Sequence[Callable[[object, float], Callabl
         base.set_condition(**saved)
     return {k: np.asarray(v, float) for k, v in rows.items()}
 
-
-class _Recording:
-    """Wrap a policy to keep the observations it is shown (the segment's observations)."""
-
-    def __init__(self, policy, observations: list):
-        self.policy, self.observations = policy, observations
-
-    def __call__(self, obs, info):
-        self.observations.append(np.asarray(obs, float))
-        return self.policy(obs, info)
