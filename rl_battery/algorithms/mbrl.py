@@ -98,6 +98,7 @@ from ray.rllib.utils.metrics import (
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
 from rl_battery.algorithms.adaptation import PackReference, adapt, parameter_truth
+from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
 from rl_battery.envs.rollout import run_episode
@@ -747,18 +748,11 @@ class MBRL(SAC):
         if self.config.action_mode == "plan":
             planner = SurrogatePlanner(model, low, high, kappa=kappa)
             return lambda obs, info: planner(obs, np.zeros(1, np.float32))
-        module = self.env_runner.module
-        shield = SurrogateShield(model, low, high, kappa=kappa) if self.config.safety_shield else None
-
-        def act(obs, info):
-            with torch.no_grad():
-                out = module.forward_inference({Columns.OBS: torch.as_tensor(obs, dtype=torch.float32)[None]})
-                # SAC's deterministic action: the squashed mean of its Gaussian.
-                action = torch.tanh(out[Columns.ACTION_DIST_INPUTS][..., :1])
-            action = shield(obs[None], action) if shield is not None else action
-            return action.numpy().reshape(1).astype(np.float32)
-
-        return act
+        act = deterministic_policy(self.env_runner.module)
+        if not self.config.safety_shield:
+            return lambda obs, info: act(obs)
+        shield = SurrogateShield(model, low, high, kappa=kappa)
+        return lambda obs, info: shield(obs, act(obs))
 
     def _evaluate_cycle(self, age_cycles: float) -> dict[str, float]:
         """Charge the aged pack on the local env from ``adaptive_evaluation_soc``: the adapted

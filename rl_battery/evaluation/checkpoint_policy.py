@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
-from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
+
+from rl_battery.algorithms.deterministic import deterministic_policy
 
 
 @dataclass
@@ -83,9 +83,7 @@ def learned_controller(act: Callable[[np.ndarray], np.ndarray], surrogate, env, 
 def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
     """Load ``checkpoint`` (an Algorithm checkpoint folder).
 
-    SAC's deterministic action is tanh(mean) (``to_deterministic`` returns the mean before
-    the squash); Gaussian policies (PPO) use the mean; discrete ones the argmax. Box
-    actions are mapped from [-1, 1] to the action-space bounds.
+    The policy acts deterministically (:func:`rl_battery.algorithms.deterministic.deterministic_policy`).
 
     Raises:
         FileNotFoundError: not an RLlib Algorithm checkpoint folder.
@@ -128,24 +126,3 @@ def _surrogate(state: dict, config: dict):
         return CombinedSurrogate(EnsembleSurrogate.from_weights(cycles["static"], **sizes),
                                  DifferentialSurrogate.from_spec(cycles["differential"]))
     return EnsembleSurrogate.from_weights(state["surrogate"]["model"], **sizes)
-
-
-def deterministic_policy(module: RLModule) -> Callable[[np.ndarray], np.ndarray]:
-    """obs (obs_dim,) -> the module's deterministic action in its action space (see
-    :func:`load_checkpoint_policy` for the rule per distribution)."""
-    dist_cls = module.get_inference_action_dist_cls()
-    space = module.action_space
-
-    @torch.no_grad()
-    def act(obs: np.ndarray) -> np.ndarray:
-        out = module.forward_inference({Columns.OBS: torch.as_tensor(np.asarray(obs, np.float32)[None])})
-        logits = out[Columns.ACTION_DIST_INPUTS]
-        if hasattr(space, "n"):
-            return np.asarray(int(torch.argmax(logits, -1)[0]))
-        mean = logits[..., : space.shape[0]]
-        squashed = "Squashed" in dist_cls.__name__
-        a = torch.tanh(mean) if squashed else torch.clamp(mean, -1.0, 1.0)
-        a = a[0].numpy()
-        return (space.low + 0.5 * (a + 1.0) * (space.high - space.low)).astype(space.dtype)
-
-    return act
