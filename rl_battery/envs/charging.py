@@ -43,6 +43,8 @@ class FastChargeEnv(gym.Env, ABC):
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs):
         # RLlib passes env_config as one mapping, gymnasium.make as keyword arguments.
         merged = {**dict(config or {}), **kwargs}
+        #: The env_config this env was made with (RLlib's mapping and keyword arguments merged).
+        self.env_config: dict[str, Any] = merged
         settings, own = split_env_config(type(self), merged, self._settings_defaults(merged))
         self.settings: ChargingSettings = settings
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
@@ -139,13 +141,14 @@ class FastChargeEnv(gym.Env, ABC):
             return self._fail(str(exc), key="solver_error")
         self._steps += 1
         prev, self._last = self._last, record
+        crossed = self.limits_crossed(record)
         violated = self.violates_limits(record)
         reward = self._reward(prev, record)
         terminated = record.soc >= self.target_soc or record.event is not None
         if record.event is not None:  # the hard safety cut-off: treated like a failure
             reward -= self.failure_penalty
         truncated = not terminated and self._steps >= self.settings.max_steps
-        self._metrics.update(record, violated=violated, reward=reward)
+        self._metrics.update(record, violated=violated, reward=reward, **crossed)
         info = self._info(record)
         info["constraint_violated"] = bool(violated)
         info["applied_action"] = self.current_to_action(current)
@@ -207,15 +210,19 @@ class FastChargeEnv(gym.Env, ABC):
         return np.clip(np.nan_to_num(np.asarray(obs, dtype=np.float32), nan=0.0), -OBS_BOUND, OBS_BOUND)
 
     # -------------------------------------------------------------- limits and reward
+    def limits_crossed(self, record: StepRecord) -> dict[str, bool]:
+        """Which limits a step crossed: {"voltage", "temperature", "plating"} -> bool, with
+        the in-step extremes. The plating limit is reported whether or not it is a constraint."""
+        s = self.settings
+        return {"voltage": bool(record.step_max_cell_voltage_V > s.voltage_limit_V),
+                "temperature": bool(record.step_max_cell_temperature_K > s.temperature_limit_K),
+                "plating": bool(record.step_min_plating_potential_V < s.plating_limit_V)}
+
     def violates_limits(self, record: StepRecord) -> bool:
         """Whether a step exceeded the voltage or temperature limit, or (with
         ``plating_is_constraint``) went below the plating limit."""
-        s = self.settings
-        return bool(
-            record.step_max_cell_voltage_V > s.voltage_limit_V
-            or record.step_max_cell_temperature_K > s.temperature_limit_K
-            or (s.plating_is_constraint and record.step_min_plating_potential_V < s.plating_limit_V)
-        )
+        crossed = self.limits_crossed(record)
+        return crossed["voltage"] or crossed["temperature"] or (self.settings.plating_is_constraint and crossed["plating"])
 
     def _reward(self, prev: StepRecord, r: StepRecord) -> float:
         """Reward of the transition prev -> r (formula in the class docstring)."""

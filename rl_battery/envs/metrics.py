@@ -14,6 +14,9 @@ METRIC_KEYS = (
     "max_cell_temperature_K",
     "min_plating_potential_V",
     "constraint_violations",
+    "voltage_violations",
+    "temperature_violations",
+    "plating_violations",
     "episode_return",
 )
 
@@ -29,7 +32,13 @@ class EpisodeMetrics:
         max_cell_voltage_V: highest cell voltage seen over all steps' output points [V].
         max_cell_temperature_K: highest cell temperature seen [K].
         min_plating_potential_V: lowest plating indicator seen [V] (< 0: plating possible).
-        constraint_violations: steps in which a voltage or temperature limit was exceeded.
+        constraint_violations: steps that broke any constraint of the env (voltage,
+            temperature, and plating where ``plating_is_constraint``).
+        voltage_violations: steps whose in-step maximum cell voltage exceeded the limit.
+        temperature_violations: steps whose in-step maximum cell temperature exceeded the limit.
+        plating_violations: steps whose in-step minimum plating indicator fell below the
+            plating limit; counted whether or not plating is a constraint (so it can be
+            reported for every policy), but only part of ``constraint_violations`` when it is.
         episode_return: sum of rewards.
     """
 
@@ -39,10 +48,16 @@ class EpisodeMetrics:
     max_cell_temperature_K: float = float("-inf")
     min_plating_potential_V: float = float("inf")
     constraint_violations: int = 0
+    voltage_violations: int = 0
+    temperature_violations: int = 0
+    plating_violations: int = 0
     episode_return: float = 0.0
 
-    def update(self, record, *, violated: bool, reward: float) -> None:
-        """Fold in one step's :class:`~rl_battery.envs.step_record.StepRecord`."""
+    def update(self, record, *, violated: bool, reward: float, voltage: bool = False,
+               temperature: bool = False, plating: bool = False) -> None:
+        """Fold in one step's :class:`~rl_battery.envs.step_record.StepRecord`; ``violated``
+        is whether it broke any constraint, ``voltage``/``temperature``/``plating`` which
+        limit it crossed."""
         # Episodes end when the target SOC is reached, so elapsed time is the charge time.
         self.charge_time_min = float(record.time_s) / 60.0
         self.final_soc = float(record.soc)
@@ -50,6 +65,9 @@ class EpisodeMetrics:
         self.max_cell_temperature_K = max(self.max_cell_temperature_K, float(record.step_max_cell_temperature_K))
         self.min_plating_potential_V = min(self.min_plating_potential_V, float(record.step_min_plating_potential_V))
         self.constraint_violations += int(bool(violated))
+        self.voltage_violations += int(bool(voltage))
+        self.temperature_violations += int(bool(temperature))
+        self.plating_violations += int(bool(plating))
         self.episode_return += float(reward)
 
     def as_dict(self) -> dict[str, float]:

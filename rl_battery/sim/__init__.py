@@ -11,10 +11,10 @@ from rl_battery.sim.errors import SimulationError, UnknownParameterSetError
 from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
 from rl_battery.sim.circuit import PackCircuit
 from rl_battery.sim.pack import PackSimulator, PackState, PackStepResult
-from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS, load_parameter_values
+from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS, CellRatings, cell_ratings, load_parameter_values
 
 __all__ = [
     "AgeingLaw", "CellSimulator", "CellState", "CellStepResult", "PackSimulator", "PackState", "PackStepResult", "PackCircuit", "CellHeterogeneity",
     "PackCells", "sample_pack_cells", "SimulationError", "UnknownParameterSetError",
-    "SUPPORTED_PARAMETER_SETS", "load_parameter_values",
+    "SUPPORTED_PARAMETER_SETS", "CellRatings", "cell_ratings", "load_parameter_values",
 ]

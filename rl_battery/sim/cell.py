@@ -78,6 +78,32 @@ class CellStepResult:
 
 
 @dataclass(frozen=True)
+class CellDynamics:
+    """The simulator's discretised SPMe as CasADi functions, for optimal control.
+
+    The same built model the simulator steps (same mesh, same parameters), so a current
+    schedule optimised on it can be replayed on the simulator.
+
+    Attributes:
+        rhs: ``(y (n,), p (n_p,)) -> dy/dt (n,)``, the ODE right-hand side (SPMe + lumped
+            thermal has no algebraic states), y in PyBaMM's scaled state units.
+        outputs: ``(y, p) -> (5,)``: :data:`OUTPUT_VARIABLES` in order (voltage [V],
+            temperature [K], average negative stoichiometry, plating indicator [V], OCV [V]).
+        input_names: the names of p's entries, sorted (PyBaMM's order).
+        current_index: the index of "Current function [A]" in p (PyBaMM sign: charging < 0).
+        inputs: p of the current episode (the current entry is the last applied one).
+        state: y now (n,).
+    """
+
+    rhs: casadi.Function
+    outputs: casadi.Function
+    input_names: tuple[str, ...]
+    current_index: int
+    inputs: np.ndarray
+    state: np.ndarray
+
+
+@dataclass(frozen=True)
 class CellState:
     """The dynamic state of a :class:`CellSimulator` (opaque; only ``restore`` reads it):
     the PyBaMM solution to continue from, the inputs, the clock and the event flag."""
@@ -120,10 +146,8 @@ class CellSimulator:
     ):
         if not dt_s > 0:
             raise ValueError(f"dt_s must be > 0, got {dt_s}")
-        if not 233.0 < ambient_temperature_K < 343.0:
-            raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {ambient_temperature_K}")
         self.dt_s = float(dt_s)
-        self.ambient_temperature_K = float(ambient_temperature_K)
+        self.ambient_temperature_K = ambient_temperature_K
         values = load_parameter_values(parameter_set)
         self.window = StoichiometryWindow(values)
         self.nominal_capacity_Ah = float(values["Nominal cell capacity [A.h]"])
@@ -151,6 +175,22 @@ class CellSimulator:
         self._stopped_by_event = False
 
     # ------------------------------------------------------------------ public API
+    @property
+    def ambient_temperature_K(self) -> float:
+        """Ambient (and default initial) temperature [K]; a new value applies from the next
+        :meth:`reset` (it is a model input: no rebuild).
+
+        Raises:
+            ValueError: outside (233, 343) K or not finite.
+        """
+        return self._ambient_temperature_K
+
+    @ambient_temperature_K.setter
+    def ambient_temperature_K(self, value: float) -> None:
+        if not 233.0 < float(value) < 343.0:
+            raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {value}")
+        self._ambient_temperature_K = float(value)
+
     def reset(self, initial_soc: float, initial_temperature_K: float | None = None) -> CellStepResult:
         """Start a new episode at ``initial_soc`` (in [0, 1]) and rest for 1 ms to read the state.
 
@@ -219,6 +259,27 @@ class CellSimulator:
         if not np.isfinite(current):
             raise ValueError(f"charging current must be finite, got {charging_current_A!r}")
         return self._advance(current, self._t_eval)
+
+    def dynamics(self) -> CellDynamics:
+        """The model and the present state as CasADi functions (:class:`CellDynamics`).
+
+        Raises:
+            RuntimeError: before :meth:`reset`.
+        """
+        if self._solution is None:
+            raise RuntimeError("call reset() before dynamics()")
+        model = self._sim.built_model
+        names = tuple(sorted(self._inputs))
+        t, y = casadi.MX.sym("t"), casadi.MX.sym("y", model.len_rhs)
+        p = casadi.MX.sym("p", len(names))
+        inputs = {name: p[i] for i, name in enumerate(names)}
+        rhs = model.concatenated_rhs.to_casadi(t, y, inputs=inputs)
+        # The model is autonomous (the current is an input), so t = 0 everywhere.
+        rhs_fn = casadi.Function("rhs", [y, p], [casadi.substitute(rhs, t, 0.0)])
+        outputs = casadi.Function("outputs", [y, p], [self._outputs_fn(0.0, y, p)])
+        return CellDynamics(rhs=rhs_fn, outputs=outputs, input_names=names, current_index=names.index(_CURRENT),
+                            inputs=np.array([self._inputs[n] for n in names]),
+                            state=np.asarray(self._solution.y[:, -1], float).copy())
 
     # ------------------------------------------------------------------ internals
     def _compile_outputs(self) -> casadi.Function:

@@ -7,6 +7,9 @@ passed directly at the caller's own risk.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 import pybamm
 
@@ -50,6 +53,51 @@ def load_parameter_values(parameter_set: str | pybamm.ParameterValues) -> pybamm
             f"thermal: {', '.join(SUPPORTED_PARAMETER_SETS)}"
         )
     return pybamm.ParameterValues(parameter_set)
+
+
+@dataclass(frozen=True)
+class CellRatings:
+    """The ratings a parameter set declares: what C-rates and the default voltage limit are
+    measured against.
+
+    Attributes:
+        nominal_capacity_Ah: PyBaMM's "Nominal cell capacity [A.h]" (1C in A is this number).
+        upper_voltage_cutoff_V: PyBaMM's "Upper voltage cut-off [V]" (4.1 V for Marquis2019,
+            4.4 V for ORegan2022, 4.2 V for the others).
+        lower_voltage_cutoff_V: PyBaMM's "Lower voltage cut-off [V]".
+        has_plating_kinetics: the set carries lithium-plating kinetic parameters
+            ("Lithium plating kinetic rate constant [m.s-1]": OKane2022 and Ecker2015).
+    """
+
+    nominal_capacity_Ah: float
+    upper_voltage_cutoff_V: float
+    lower_voltage_cutoff_V: float
+    has_plating_kinetics: bool
+
+
+def cell_ratings(parameter_set: str | pybamm.ParameterValues) -> CellRatings:
+    """The :class:`CellRatings` of a set (cached by name).
+
+    Raises:
+        UnknownParameterSetError: unknown name (the message lists the valid ones).
+    """
+    if isinstance(parameter_set, str):
+        return _ratings_by_name(parameter_set)
+    return _ratings(load_parameter_values(parameter_set))
+
+
+@lru_cache(maxsize=None)
+def _ratings_by_name(name: str) -> CellRatings:
+    return _ratings(load_parameter_values(name))
+
+
+def _ratings(values: pybamm.ParameterValues) -> CellRatings:
+    return CellRatings(
+        nominal_capacity_Ah=float(values["Nominal cell capacity [A.h]"]),
+        upper_voltage_cutoff_V=float(values["Upper voltage cut-off [V]"]),
+        lower_voltage_cutoff_V=float(values["Lower voltage cut-off [V]"]),
+        has_plating_kinetics="Lithium plating kinetic rate constant [m.s-1]" in values.keys(),
+    )
 
 
 class StoichiometryWindow:

@@ -1,0 +1,80 @@
+"""The cell env across parameter sets: C-rate limits, tasks, plating as a constraint, and the
+simulator's CasADi dynamics (what the optimal-control baseline solves)."""
+
+import casadi
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import rl_battery.envs  # noqa: F401  (registers the envs)
+from rl_battery.sim import CellSimulator, cell_ratings
+
+
+def test_limits_follow_each_sets_capacity_and_cut_off():
+    ai = gym.make("CellFastCharge-v0", parameter_set="Ai2020").unwrapped
+    q = cell_ratings("Ai2020").nominal_capacity_Ah
+    assert (ai.min_current_A, ai.max_current_A) == pytest.approx((0.2 * q, 1.5 * q))
+    marquis = gym.make("CellFastCharge-v0", parameter_set="Marquis2019", max_c_rate=2.0).unwrapped
+    assert marquis.settings.voltage_limit_V == pytest.approx(4.1)
+    obs, _ = marquis.reset(seed=0)
+    assert obs[7] == pytest.approx(2.0)  # the observation says which current range applies
+    assert obs[5] == pytest.approx((4.1 - 3.7) / 0.5)
+
+
+def test_set_task_switches_the_physics_and_keeps_limits_given_in_amperes():
+    env = gym.make("CellFastCharge-v0", parameter_set="Chen2020", max_current_A=6.0, initial_soc=0.1).unwrapped
+    env.set_task(parameter_set="Ai2020", ambient_temperature_K=303.15)
+    assert env.max_current_A == 6.0  # given in A: stays
+    assert env.min_current_A == pytest.approx(0.2 * cell_ratings("Ai2020").nominal_capacity_Ah)  # follows the set
+    with pytest.raises(RuntimeError):
+        env.step(np.zeros(1))  # a task change needs a reset
+    obs, info = env.reset(seed=0)
+    fresh = gym.make("CellFastCharge-v0", parameter_set="Ai2020", max_current_A=6.0, initial_soc=0.1,
+                     ambient_temperature_K=303.15).unwrapped
+    np.testing.assert_allclose(obs, fresh.reset(seed=0)[0], atol=1e-6)
+    assert info["task_id"] == "cell:Ai2020" and env.task["ambient_temperature_K"] == 303.15
+    with pytest.raises(Exception, match="valid"):
+        env.set_task(parameter_set="Xu2020")
+    assert env.parameter_set == "Ai2020"  # a rejected task changes nothing
+
+
+def test_plating_has_its_own_counter_and_counts_as_violation_only_when_a_constraint():
+    for constraint in (False, True):
+        env = gym.make("CellFastCharge-v0", max_c_rate=2.0, plating_is_constraint=constraint).unwrapped
+        env.reset(options={"initial_soc": 0.1})
+        env.step(np.ones(1))  # 2C on Chen2020 from SOC 0.1: the separator potential goes below 0 V
+        m = env.episode_metrics
+        assert m["plating_violations"] == 1 and m["min_plating_potential_V"] < 0
+        assert m["voltage_violations"] == m["temperature_violations"] == 0
+        assert m["constraint_violations"] == int(constraint)
+
+
+def test_lookahead_keeps_the_plating_potential_above_zero_when_it_is_a_constraint():
+    from rl_battery.baselines import LookaheadPolicy
+    from rl_battery.envs import run_episode
+
+    free = gym.make("CellFastCharge-v0", parameter_set="Chen2020").unwrapped
+    safe = gym.make("CellFastCharge-v0", parameter_set="Chen2020", plating_is_constraint=True).unwrapped
+    m_free = run_episode(free, LookaheadPolicy(free), initial_soc=0.1)
+    m_safe = run_episode(safe, LookaheadPolicy(safe), initial_soc=0.1)
+    assert m_free["plating_violations"] > 0  # riding only V and T plates on this cell
+    assert m_safe["plating_violations"] == 0 and m_safe["constraint_violations"] == 0
+    assert m_safe["final_soc"] >= 0.8 and m_safe["min_plating_potential_V"] >= 0.0
+
+
+def test_casadi_dynamics_reproduce_the_simulator_step():
+    sim = CellSimulator("Chen2020")
+    sim.reset(0.3)
+    dyn = sim.dynamics()
+    p = dyn.inputs.copy()
+    p[dyn.current_index] = -5.0  # PyBaMM's sign: charging is negative
+    y, pp = casadi.MX.sym("y", dyn.state.size), casadi.MX.sym("p", p.size)
+    step = casadi.integrator("step", "cvodes", {"x": y, "p": pp, "ode": dyn.rhs(y, pp)}, 0.0, 90.0,
+                             {"abstol": 1e-9, "reltol": 1e-8})
+    y90 = np.asarray(step(x0=dyn.state, p=p)["xf"]).ravel()
+    voltage, temperature, stoich, plating, _ = np.asarray(dyn.outputs(y90, p)).ravel()
+    result = sim.step(5.0)
+    assert voltage == pytest.approx(result.voltage_V, abs=1e-3)
+    assert temperature == pytest.approx(result.temperature_K, abs=1e-2)
+    assert sim.window.soc(stoich) == pytest.approx(result.soc, abs=1e-4)
+    assert plating == pytest.approx(result.plating_potential_V, abs=1e-3)
