@@ -81,16 +81,11 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
-    ALL_MODULES,
     ENV_RUNNER_RESULTS,
     ENV_RUNNER_SAMPLING_TIMER,
-    LEARNER_RESULTS,
-    LEARNER_UPDATE_TIMER,
-    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
     NUM_TRAINING_STEP_CALLS_PER_ITERATION,
     RESTORE_ENV_RUNNERS_TIMER,
-    SYNCH_WORKER_WEIGHTS_TIMER,
     TIMERS,
     TRAINING_ITERATION_TIMER,
     TRAINING_STEP_TIMER,
@@ -100,6 +95,7 @@ from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBu
 from rl_battery.algorithms.adaptation import PackReference, adapt, parameter_truth
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
+from rl_battery.algorithms.updates import sac_updates
 from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
 from rl_battery.envs.rollout import run_episode
 from rl_battery.health import SOHEstimator
@@ -632,36 +628,8 @@ class MBRL(SAC):
 
     def _update_policy(self) -> None:
         """SAC updates on batches mixing real and synthetic transitions, then weight sync."""
-        current_ts = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
-        batch = self.config.total_train_batch_size
-        n_fake = int(batch * self.config.synthetic_ratio) if self.synthetic_buffer.get_num_timesteps() else 0
-        sample_kw = dict(n_step=1, gamma=self.config.gamma, sample_episodes=True)
-        learner_results = []
-        for _ in range(self.config.num_updates_per_iteration):
-            batch_episodes = self.local_replay_buffer.sample(num_items=batch - n_fake, **sample_kw)
-            if n_fake:
-                batch_episodes += self.synthetic_buffer.sample(num_items=n_fake, **sample_kw)
-            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
-                learner_results = self.learner_group.update(
-                    episodes=batch_episodes,
-                    timesteps={
-                        NUM_ENV_STEPS_SAMPLED_LIFETIME: current_ts,
-                        NUM_AGENT_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                            (ENV_RUNNER_RESULTS, NUM_AGENT_STEPS_SAMPLED_LIFETIME), default={}
-                        ),
-                    },
-                )
-            for result in learner_results:  # TD errors only matter to prioritized buffers
-                for module_result in result.values():
-                    module_result.pop("td_error", None)
-            self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
-
-        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-            self.env_runner_group.sync_weights(
-                from_worker_or_learner_group=self.learner_group,
-                policies=set(learner_results[0].keys()) - {ALL_MODULES},
-                inference_only=True,
-            )
+        sac_updates(self, self.local_replay_buffer, num_updates=self.config.num_updates_per_iteration,
+                    synthetic_buffer=self.synthetic_buffer, synthetic_ratio=self.config.synthetic_ratio)
 
     # ------------------------------------------------------------------ adaptive cycles
     def _cycle_of(self, iteration: int) -> int:
