@@ -4,7 +4,7 @@ The one place that knows both the YAML files and RLlib/Tune. An experiment file:
 
 ```yaml
 description: text
-algorithm: MBRL            # MBRL, SAC, PPO or DQN
+algorithm: MBRL            # MBRL, Reptile, SAC, PPO or DQN
 env: PackFastCharge-v0     # a registered rl_battery env id
 env_config: {pack_seed: {grid_search: [0, 1]}, soh_mean: 0.9}   # grid_search sweeps tasks
 config:                    # AlgorithmConfig method -> keyword arguments
@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig
+from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig
 from rl_battery.envs import ENV_CLASSES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ class ExperimentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     description: str = ""
-    algorithm: Literal["MBRL", "SAC", "PPO", "DQN"]
+    algorithm: Literal["MBRL", "Reptile", "SAC", "PPO", "DQN"]
     env: str
     env_config: dict[str, Any] = {}
     config: dict[str, dict[str, Any]] = {}
@@ -121,7 +121,7 @@ def _algorithm_config_class(algorithm: str):
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.algorithms.sac import SACConfig
 
-    return {"MBRL": MBRLConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
+    return {"MBRL": MBRLConfig, "Reptile": ReptileConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
 
 
 def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_root: Path = PROJECT_ROOT):

@@ -2,5 +2,6 @@
 
 from rl_battery.algorithms.callbacks import BatteryMetricsCallback
 from rl_battery.algorithms.mbrl import MBRL, MBRLConfig
+from rl_battery.algorithms.reptile import Reptile, ReptileConfig
 
-__all__ = ["MBRL", "MBRLConfig", "BatteryMetricsCallback"]
+__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "BatteryMetricsCallback"]

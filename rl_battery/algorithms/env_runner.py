@@ -1,7 +1,8 @@
 """An RLlib env runner that carries the battery's deployment state across restarts.
 
 MBRL changes what its env runners' envs are (the pack's age, a pinned pack, the SOH the
-BMS reports) and how they act (the surrogate planner or shield as an action filter). Set
+BMS reports) and how they act (the surrogate planner or shield as an action filter);
+Reptile changes the task (the cell's parameter set, ambient temperature, start SOC). Set
 only by a ``foreach_env_runner`` call, both would be lost when RLlib restarts a failed env
 runner or recreates its envs. :class:`BatteryEnvRunner` keeps them as part of its state:
 ``get_state`` returns them under :data:`BATTERY_STATE`, ``set_state`` applies them, and
@@ -12,7 +13,8 @@ local runner as well as on the remote ones.
 The state is plain data (numbers, lists, numpy arrays) so it travels through Ray's object
 store: ``{"condition": kwargs of PackFastCharge.set_condition or None,
 "action_filter": {"kind": "plan" | "shield", "surrogate": spec, "low", "high", "kappa"}
-or None}``.
+or None, "task": kwargs of CellFastCharge.set_task or None}``. A new task also restarts
+the runner's episodes at its next ``sample`` (an episode never mixes two tasks).
 """
 
 from __future__ import annotations
@@ -42,23 +44,35 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
     """SingleAgentEnvRunner whose state includes the battery deployment state (module doc)."""
 
     def __init__(self, *args, **kwargs):
-        self._battery_state: dict[str, Any] = {"condition": None, "action_filter": None}
+        self._battery_state: dict[str, Any] = {"condition": None, "action_filter": None, "task": None}
+        self._reset_pending = False
         super().__init__(*args, **kwargs)
 
-    def set_battery_state(self, *, condition: dict | None = None, action_filter: dict | None = None) -> None:
-        """Set the condition and the action filter spec and apply them to every env."""
-        self._battery_state = {"condition": condition, "action_filter": action_filter}
+    def set_battery_state(self, *, condition: dict | None = None, action_filter: dict | None = None,
+                          task: dict | None = None) -> None:
+        """Set the condition, the action filter spec and the task and apply them to every env."""
+        self._reset_pending = self._reset_pending or task != self._battery_state.get("task")
+        self._battery_state = {"condition": condition, "action_filter": action_filter, "task": task}
         self._apply_battery_state()
 
     def _apply_battery_state(self) -> None:
         if getattr(self, "env", None) is None:
             return
         condition, action_filter = self._battery_state["condition"], build_action_filter(self._battery_state["action_filter"])
+        task = self._battery_state.get("task")
         for env in self.env.unwrapped.envs:
             base = env.unwrapped
             if condition is not None and hasattr(base, "set_condition"):
                 base.set_condition(**condition)
+            if task is not None:
+                base.set_task(**task)
             base.set_action_filter(action_filter)
+
+    @override(SingleAgentEnvRunner)
+    def sample(self, *, force_reset: bool = False, **kwargs):
+        # After a task change the envs' running episodes belong to the old task: restart them.
+        force_reset, self._reset_pending = force_reset or self._reset_pending, False
+        return super().sample(force_reset=force_reset, **kwargs)
 
     @override(SingleAgentEnvRunner)
     def make_env(self) -> None:
@@ -76,5 +90,7 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         if BATTERY_STATE in state:
-            self._battery_state = dict(state[BATTERY_STATE])
+            new = {"condition": None, "action_filter": None, "task": None, **state[BATTERY_STATE]}
+            self._reset_pending = self._reset_pending or new["task"] != self._battery_state.get("task")
+            self._battery_state = new
             self._apply_battery_state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 from ray.rllib.utils.metrics import (
     ALL_MODULES,
     ENV_RUNNER_RESULTS,
@@ -47,8 +48,19 @@ def sac_updates(algo, buffer, *, num_updates: int, synthetic_buffer=None, synthe
         sync_weights(algo, set(learner_results[0].keys()) - {ALL_MODULES})
 
 
-def sync_weights(algo, modules=None) -> None:
-    """The learner's weights to every env runner (inference-only modules)."""
+def sync_weights(algo, modules=None, *, force: bool = False) -> None:
+    """The learner's weights to every env runner (inference-only modules).
+
+    RLlib's sync skips a runner whose weights sequence number is already the learner's;
+    the number only grows with learner updates, so weights *set* on the learner (Reptile's
+    meta weights) need ``force``: sent without a sequence number, which runners always take.
+    """
     with algo.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, policies=modules,
-                                           inference_only=True)
+        if not force:
+            algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, policies=modules,
+                                               inference_only=True)
+            return
+        learner = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}",
+                                               inference_only=True)[COMPONENT_LEARNER]
+        state = {COMPONENT_RL_MODULE: learner[COMPONENT_RL_MODULE]}
+        algo.env_runner_group.foreach_env_runner(lambda runner: runner.set_state(state), local_env_runner=True)
