@@ -78,3 +78,11 @@ def test_casadi_dynamics_reproduce_the_simulator_step():
     assert temperature == pytest.approx(result.temperature_K, abs=1e-2)
     assert sim.window.soc(stoich) == pytest.approx(result.soc, abs=1e-4)
     assert plating == pytest.approx(result.plating_potential_V, abs=1e-3)
+
+
+def test_a_new_episode_starts_at_time_zero():
+    """Controllers (CC-CV, CC-CT-CV, look-ahead, sequence replay) detect a new episode by
+    ``time_s == 0``; the 1 ms rest the simulator takes to read its state must not show."""
+    env = gym.make("CellFastCharge-v0").unwrapped
+    assert env.reset(seed=0)[1]["time_s"] == 0.0
+    assert env.step(np.zeros(1))[4]["time_s"] == pytest.approx(90.0)

@@ -2,6 +2,9 @@
 
 from rl_battery.evaluation.checkpoint_policy import CheckpointPolicy, load_checkpoint_policy
 from rl_battery.evaluation.evaluate import compare_on_env, evaluate_checkpoint, format_comparison, merge_env_config
+from rl_battery.evaluation.plots import plot_battery_state, plot_training_curve
+from rl_battery.evaluation.workflow import charge_battery_with_sequence, eval_policy
 
 __all__ = ["CheckpointPolicy", "load_checkpoint_policy", "evaluate_checkpoint", "compare_on_env", "format_comparison",
-           "merge_env_config"]
+           "merge_env_config", "eval_policy", "charge_battery_with_sequence", "plot_battery_state",
+           "plot_training_curve"]

@@ -12,6 +12,74 @@ import pandas as pd  # noqa: E402
 
 from rl_battery.data.atomic import atomic_path  # noqa: E402
 
+
+def _save(fig, path: str | Path | None):
+    """Write ``fig`` as PNG atomically when ``path`` is given; return the figure."""
+    if path is not None:
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    return fig
+
+
+def plot_battery_state(trace: pd.DataFrame, path: str | Path | None = None, *, title: str = ""):
+    """Current [A], voltage [V] (end of step and in-step maximum), temperature [deg C], SOC
+    and plating indicator [V] against time [min], from a trace of
+    :func:`rl_battery.evaluation.workflow.charge_battery_with_sequence` (its columns).
+    Returns the matplotlib figure; also written as PNG (atomically) when ``path`` is given.
+
+    Raises:
+        KeyError: a column the plot needs is missing (the message names it).
+    """
+    t = trace["time_s"] / 60.0
+    fig, axes = plt.subplots(5, 1, figsize=(8, 11), sharex=True)
+    axes[0].step(t, trace["current_A"], where="pre")
+    axes[1].plot(t, trace["voltage_V"], label="end of step")
+    axes[1].plot(t, trace["step_max_voltage_V"], "--", label="in-step maximum")
+    axes[1].legend()
+    axes[2].plot(t, trace["temperature_K"] - 273.15)
+    axes[3].plot(t, trace["soc"])
+    axes[4].plot(t, trace["plating_potential_V"])
+    axes[4].axhline(0.0, color="k", lw=0.8)
+    for ax, ylabel in zip(axes, ("current [A]", "voltage [V]", "temperature [°C]", "SOC", "plating indicator [V]")):
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("time [min]")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_training_curve(trial_dirs, path: str | Path | None = None, *,
+                        metric: str = "env_runners/episode_return_mean", x: str = "training_iteration"):
+    """``metric`` against ``x`` from Tune's ``progress.csv`` of one or more trial folders
+    (``ray_results/<experiment>/<trial>``), one line per trial. Returns the figure; also
+    written as PNG when ``path`` is given.
+
+    Raises:
+        FileNotFoundError: a folder without ``progress.csv``.
+        KeyError: ``metric`` or ``x`` is not a column (the message lists the metric columns).
+    """
+    dirs = [Path(trial_dirs)] if isinstance(trial_dirs, (str, Path)) else [Path(d) for d in trial_dirs]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for trial in dirs:
+        progress = trial / "progress.csv"
+        if not progress.is_file():
+            raise FileNotFoundError(f"{progress} not found: is {trial} a Tune trial folder?")
+        frame = pd.read_csv(progress)
+        for column in (metric, x):
+            if column not in frame:
+                raise KeyError(f"{column!r} is not in {progress}; columns: "
+                               f"{', '.join(c for c in frame.columns if '/' in c)}")
+        ax.plot(frame[x], frame[metric], label=trial.name[:40])
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_traces(trace: pd.DataFrame, path: str | Path, *, labels: dict[str, str] | None = None, title: str = "") -> Path:
     """Current, in-step max cell voltage, max cell temperature (deg C) and SOC mean with its
     cell-to-cell spread against time (min), one line per policy (column ``policy``).
@@ -35,8 +103,7 @@ def plot_traces(trace: pd.DataFrame, path: str | Path, *, labels: dict[str, str]
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
+        _save(fig, path)
     finally:
         plt.close(fig)
     return path

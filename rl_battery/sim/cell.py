@@ -18,7 +18,7 @@ IDAKLU (not CasADi) is used because it stops at a voltage event inside a step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import casadi
 import numpy as np
@@ -218,7 +218,8 @@ class CellSimulator:
         # A 1 ms rest gives a solution to continue from, and the initial observation.
         result = self._advance(0.0, np.array([0.0, 1e-3]))
         self._time_s = 0.0
-        return result
+        # The clock starts at 0 (controllers detect a new episode by time 0), not at 1 ms.
+        return replace(result, time_s=0.0)
 
     def snapshot(self) -> CellState:
         """The current dynamic state; :meth:`restore` returns to it exactly.
