@@ -215,27 +215,33 @@ class Reptile(SAC):
 
     def adapt(self, task: dict[str, Any], *, num_episodes: int, updates_per_step: float = 1.0,
               start_from_meta: bool = True) -> dict[str, float]:
-        """Fine-tune on one task: ``num_episodes`` whole episodes (exploring) on the local env
-        runner into a fresh buffer, then ``ceil(updates_per_step * steps)`` SAC updates.
-        The Learner and the env runners then hold the adapted weights (:meth:`restore_meta`
-        goes back). ``num_episodes = 0`` leaves the starting weights.
+        """Fine-tune on one task with online SAC: ``num_episodes`` times, one whole episode
+        (exploring) on the local env runner into a fresh buffer, then
+        ``ceil(updates_per_step * its steps)`` SAC updates. The Learner and the env runners
+        then hold the adapted weights (:meth:`restore_meta` goes back). On a fresh
+        algorithm with ``start_from_meta=False`` this is SAC from scratch with the same
+        episodes and updates. ``num_episodes = 0`` keeps the starting weights.
 
         Returns:
-            {"episodes", "env_steps", "updates", "mean_return"} of the adaptation data.
+            {"episodes", "env_steps", "updates", "mean_return"} of the adaptation episodes.
         """
         if start_from_meta:
             self._load(self.meta_weights)
         self.set_task(task)
-        if num_episodes <= 0:
-            return {"episodes": 0, "env_steps": 0, "updates": 0, "mean_return": float("nan")}
-        episodes = self.env_runner.sample(num_episodes=int(num_episodes), explore=True)
         buffer = copy.deepcopy(self._empty_buffer)
-        buffer.add(episodes)
-        steps = int(sum(len(e) for e in episodes))
-        updates = int(math.ceil(updates_per_step * steps))
-        sac_updates(self, buffer, num_updates=updates)
-        return {"episodes": len(episodes), "env_steps": steps, "updates": updates,
-                "mean_return": float(np.mean([e.get_return() for e in episodes]))}
+        steps = updates = 0
+        returns = []
+        for _ in range(max(int(num_episodes), 0)):
+            episodes = self.env_runner.sample(num_episodes=1, explore=True)
+            buffer.add(episodes)
+            n = int(sum(len(e) for e in episodes))
+            steps += n
+            returns += [e.get_return() for e in episodes]
+            k = int(math.ceil(updates_per_step * n))
+            sac_updates(self, buffer, num_updates=k)
+            updates += k
+        return {"episodes": len(returns), "env_steps": steps, "updates": updates,
+                "mean_return": float(np.mean(returns)) if returns else float("nan")}
 
     def restore_meta(self) -> None:
         """The meta weights back into the Learner and the env runners."""
