@@ -105,3 +105,21 @@ def test_config_rejects_unknown_tasks_with_the_valid_names():
         _config(meta_tasks=["Xu2020"]).validate()
     with pytest.raises(ValueError, match="meta_lr"):
         _config(meta_lr=1.5).validate()
+
+
+def test_adaptation_curves_accumulate_episodes_and_never_build_on_each_other(ray_session):
+    from rl_battery.evaluation.cell_benchmark import adaptation_curve
+
+    env_config = {"parameter_set": "Chen2020", "initial_soc": 0.1}
+    algo = _config().build_algo()
+    try:
+        first = adaptation_curve(algo, "Mohtat2020", env_config, [0, 1, 2], from_meta=True)
+        assert [r["k"] for r in first] == [0, 1, 2]
+        assert first[0]["adaptation_env_steps"] == 0 and first[2]["adaptation_env_steps"] > first[1]["adaptation_env_steps"] > 0
+        assert first[2]["adaptation_updates"] == first[2]["adaptation_env_steps"]  # one update per env step
+        # k = 0 is the meta policy itself, whatever ran before: the second curve starts where the first did.
+        second = adaptation_curve(algo, "Mohtat2020", env_config, [0], from_meta=True)
+        assert second[0]["charge_time_min"] == first[0]["charge_time_min"]
+        assert second[0]["final_soc"] == pytest.approx(first[0]["final_soc"], abs=1e-12)
+    finally:
+        algo.stop()

@@ -153,6 +153,8 @@ class Reptile(SAC):
         self._buffers: dict[str, Any] = {}
         self.task: dict[str, Any] | None = None
         self.task_counts: dict[str, int] = {}
+        self._adaptation_buffer = None
+        self._adaptation_start = None
 
     # ------------------------------------------------------------------ tasks
     def sample_task(self) -> dict[str, Any]:
@@ -225,10 +227,34 @@ class Reptile(SAC):
         Returns:
             {"episodes", "env_steps", "updates", "mean_return"} of the adaptation episodes.
         """
+        self.begin_adaptation(task, start_from_meta=start_from_meta)
+        return self.adapt_more(num_episodes, updates_per_step=updates_per_step)
+
+    def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True) -> None:
+        """Start an adaptation on ``task`` (:meth:`adapt`): the Learner as it was before the
+        first adaptation (weights and optimizer state, so adaptations never build on each
+        other), then the meta weights (or, with ``start_from_meta=False``, those weights),
+        the task on the env runners, an empty adaptation buffer."""
+        if self._adaptation_start is None:
+            self._adaptation_start = self.learner_group.get_state()
+        self.learner_group.set_state(self._adaptation_start)
         if start_from_meta:
             self._load(self.meta_weights)
+        else:
+            sync_weights(self, force=True)
         self.set_task(task)
-        buffer = copy.deepcopy(self._empty_buffer)
+        self._adaptation_buffer = copy.deepcopy(self._empty_buffer)
+
+    def adapt_more(self, num_episodes: int, *, updates_per_step: float = 1.0) -> dict[str, float]:
+        """Continue the adaptation begun by :meth:`begin_adaptation` by ``num_episodes``
+        episodes, each followed by its updates (:meth:`adapt`).
+
+        Raises:
+            RuntimeError: no adaptation was begun.
+        """
+        buffer = getattr(self, "_adaptation_buffer", None)
+        if buffer is None:
+            raise RuntimeError("call begin_adaptation(task) first")
         steps = updates = 0
         returns = []
         for _ in range(max(int(num_episodes), 0)):

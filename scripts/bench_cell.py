@@ -1,0 +1,188 @@
+"""Benchmark the cell task per chemistry: references, the optimum, SAC and adapted Reptile.
+
+    python scripts/bench_cell.py --reptile ray_results/cell_reptile/<trial>/<checkpoint> \
+        [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10 30] [--workers 2] \
+        [--references-from bench_results/bench_cell/bench_cell.json] [--out bench_results/bench_cell]
+    # seeds side by side (the references once), then one table:
+    python scripts/bench_cell.py --skip-learners --out R
+    python scripts/bench_cell.py --reptile CKPT --seeds 0 --references-from R/bench_cell.json --out A &
+    python scripts/bench_cell.py --reptile CKPT --seeds 1 --references-from R/bench_cell.json --out B; wait
+    python scripts/bench_cell.py --runs-from A/bench_cell.json B/bench_cell.json --out C
+
+For each of the eight PyBaMM sets, on the env of tune_configs/cell_reptile.yaml (0.2C-1.5C,
+the set's voltage cut-off, 318.15 K, plating at the separator >= 0 V as a constraint),
+charging 10 -> 80 % SOC: the best feasible CC-CV and CC-CT-CV (bisection), the look-ahead,
+the optimum (collocation + IPOPT, replayed on the simulator), and after k episodes of
+online SAC on the set (``Reptile.adapt``: one episode, then one update per step) from the
+Reptile checkpoint's meta weights and from scratch (a fresh SAC of the same configuration).
+Every charge time is also given as a ratio to the optimum. Learned arms: mean over seeds,
+with the worst seed. ``scripts/study_reptile.py --curves-from`` reads the same JSON.
+Writes bench_cell.json, bench_cell.md and bench_cell.png (atomically).
+"""
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _references(args):
+    from rl_battery.evaluation.cell_benchmark import reference_rows
+
+    name, env_config = args
+    start = time.time()
+    rows = reference_rows(name, env_config)
+    print(f"{name}: references in {time.time() - start:.0f} s; optimum {rows['optimal']['status']}", flush=True)
+    return name, rows
+
+
+def _summary(curves: dict, k: int) -> dict:
+    """Mean / worst charge time, violations and SOC over seeds at k episodes."""
+    rows = [next(r for r in curve if r["k"] == k) for curve in curves.values()]
+    times = [r["charge_time_min"] for r in rows]
+    return {"charge_time_min": float(np.mean(times)), "worst_charge_time_min": float(np.max(times)),
+            "violations": int(sum(r["constraint_violations"] for r in rows)),
+            "min_final_soc": float(min(r["final_soc"] for r in rows)), "seeds": len(rows)}
+
+
+def _seed_keys(curves: dict) -> dict:
+    """Seeds as strings, as JSON object keys come back, so joined runs match."""
+    return {name: {str(seed): rows for seed, rows in by_seed.items()} for name, by_seed in curves.items()}
+
+
+def _join(paths: list[str]) -> dict:
+    """One result from runs of different seeds (same sets, k and references)."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    result = dict(runs[0])
+    for arm in ("reptile_curves", "sac_curves"):
+        merged: dict = {}
+        for run in runs:
+            for name, by_seed in run[arm].items():
+                merged.setdefault(name, {}).update(by_seed)
+        result[arm] = merged
+    result["seeds"] = sorted({s for run in runs for s in run["seeds"]})
+    return result
+
+
+def report(result: dict, out: Path) -> str:
+    """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}."""
+    import matplotlib.pyplot as plt
+
+    from rl_battery.evaluation.report import write_report
+
+    sets, ks, references = result["sets"], result["k"], result["references"]
+    arms = [("reptile", "Reptile", result["reptile_curves"]), ("sac", "SAC from scratch", result["sac_curves"])]
+    arms = [a for a in arms if a[2]]
+    table = []
+    for name in sets:
+        ref = references[name]
+        opt = ref["optimal"]["charge_time_min"]
+        row = {"set": name, "split": "train" if name in result["meta_tasks"] else "held-out",
+               **{f"{arm}_min": ref[arm]["charge_time_min"] for arm in ("cccv", "cc_ct_cv", "lookahead", "optimal")},
+               "reference_violations": int(sum(ref[a]["constraint_violations"]
+                                               for a in ("cccv", "cc_ct_cv", "lookahead", "optimal"))),
+               "optimal_status": ref["optimal"]["status"]}
+        for arm in ("cccv", "cc_ct_cv", "lookahead"):
+            row[f"{arm}_ratio"] = row[f"{arm}_min"] / opt
+        for arm, _, curves in arms:
+            for k in ks:
+                s = _summary(curves[name], k)
+                row.update({f"{arm}_k{k}_min": s["charge_time_min"], f"{arm}_k{k}_ratio": s["charge_time_min"] / opt,
+                            f"{arm}_k{k}_worst_ratio": s["worst_charge_time_min"] / opt,
+                            f"{arm}_k{k}_violations": s["violations"], f"{arm}_k{k}_min_soc": s["min_final_soc"]})
+        table.append(row)
+    result["table"] = table
+
+    shown = [k for k in ks if k in (0, 3, 10, 30)] or ks
+    head = ["set", "split", "CC-CV", "CC-CT-CV", "look-ahead", "optimum [min]"]
+    head += [f"{label} k={k}" for _, label, _ in arms for k in shown]
+    lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
+             "the set, mean over seeds (worst); v = constraint violations summed over seeds. A ratio below 1 "
+             "with violations is not a faster safe charge.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in table:
+        cells = [row["set"], row["split"], f"{row['cccv_ratio']:.3f}", f"{row['cc_ct_cv_ratio']:.3f}",
+                 f"{row['lookahead_ratio']:.3f}", f"{row['optimal_min']:.1f} ({row['optimal_status']})"]
+        for arm, _, _ in arms:
+            for k in shown:
+                v = row[f"{arm}_k{k}_violations"]
+                cells.append(f"{row[f'{arm}_k{k}_ratio']:.3f} ({row[f'{arm}_k{k}_worst_ratio']:.3f})"
+                             + (f" {v}v" if v else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    markdown = "\n".join(lines)
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    x = np.arange(len(sets))
+    bars = [("cccv", "best CC-CV"), ("cc_ct_cv", "best CC-CT-CV"), ("lookahead", "look-ahead")]
+    bars += [(f"{arm}_k{k}", f"{label} k={k}") for arm, label, _ in arms for k in shown]
+    width = 0.8 / len(bars)
+    for i, (prefix, label) in enumerate(bars):
+        ax.bar(x + i * width, [row[f"{prefix}_ratio"] for row in table], width, label=label)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xticks(x + 0.4 - width / 2, [f"{s}\n({r['split']})" for s, r in zip(sets, table)], fontsize=7)
+    ax.set_ylabel("charge time / optimum")
+    ax.legend(fontsize=6, ncol=4)
+    fig.tight_layout()
+    write_report(out, "bench_cell", result, markdown, fig)
+    return markdown
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reptile", default=None, help="a cell_reptile checkpoint folder (else no Reptile arm)")
+    parser.add_argument("--sets", nargs="+", default=None, help="default: all eight supported sets")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 3, 5, 10, 30],
+                        help="adaptation episodes after which both learned arms are evaluated")
+    parser.add_argument("--skip-learners", action="store_true", help="references and the optimum only")
+    parser.add_argument("--workers", type=int, default=2, help="processes for the references")
+    parser.add_argument("--references-from", default=None, help="reuse the references of an earlier bench_cell.json")
+    parser.add_argument("--runs-from", nargs="+", default=None, help="no computing: join earlier bench_cell.json files")
+    parser.add_argument("--out", default="bench_results/bench_cell")
+    args = parser.parse_args()
+    out = Path(args.out)
+    if args.runs_from:
+        print(report(_join(args.runs_from), out))
+        return
+
+    from rl_battery.evaluation.cell_benchmark import reptile_curves, scratch_curves
+    from rl_battery.experiments import build_algorithm_config, load_experiment
+    from rl_battery.sim import SUPPORTED_PARAMETER_SETS
+
+    spec = load_experiment("cell_reptile")
+    env_config = dict(spec.env_config)
+    sets = args.sets or list(SUPPORTED_PARAMETER_SETS)
+    start = time.time()
+    if args.references_from:
+        references = json.loads(Path(args.references_from).read_text())["references"]
+        missing = [s for s in sets if s not in references]
+        if missing:
+            raise SystemExit(f"{args.references_from} has no references for {missing}")
+        references = {s: references[s] for s in sets}
+    else:
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            references = dict(pool.map(_references, [(name, env_config) for name in sets]))
+    reference_s = time.time() - start
+
+    reptile, scratch = {}, {}
+    if not args.skip_learners:
+        if args.reptile:
+            reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config)
+        config = build_algorithm_config(spec, experiment="cell_reptile", project_root=out)
+        scratch = scratch_curves(config, sets, args.k, args.seeds, env_config)
+    result = {"env_config": env_config, "meta_tasks": spec.config["training"]["meta_tasks"], "sets": sets,
+              "seeds": args.seeds, "k": sorted(args.k), "reptile_checkpoint": args.reptile, "references": references,
+              "reptile_curves": _seed_keys(reptile), "sac_curves": _seed_keys(scratch),
+              "wall_time_s": {"references": reference_s, "total": time.time() - start}}
+    out.mkdir(parents=True, exist_ok=True)
+    print(report(result, out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Reptile adaptation study: meta weights against SAC from scratch on held-out cells.
+
+    python scripts/study_reptile.py --reptile ray_results/cell_reptile/<trial>/<checkpoint> \
+        [--sets Ecker2015 ORegan2022 NCA_Kim2011] [--k 0 1 2 5 10 30] [--seeds 0 1 2] \
+        [--references-from bench_results/bench_cell/bench_cell.json] [--out bench_results/study_reptile]
+    # the same study from the curves bench_cell.py already ran (no training):
+    python scripts/study_reptile.py --curves-from bench_results/bench_cell/bench_cell.json
+
+On each held-out set (not among the experiment's meta_tasks), the checkpoint's meta weights
+and a fresh SAC of the same configuration each run online SAC for k episodes (the same
+procedure, episodes and updates: ``Reptile.adapt``); after each k the deterministic policy
+charges 10 -> 80 % SOC. Reported per k: charge time, ratio to the optimum, violations and
+the adaptation episodes' return, mean over seeds. The target: Reptile after <= 3 episodes
+as fast as SAC from scratch after 30. Writes study_reptile.json, .md and .png (atomically).
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reptile", default=None, help="a cell_reptile checkpoint folder")
+    parser.add_argument("--curves-from", default=None, help="a bench_cell.json with both arms' curves: no training")
+    parser.add_argument("--sets", nargs="+", default=None, help="default: the sets the experiment holds out")
+    parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 5, 10, 30])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--references-from", default=None, help="reuse the optimum of an earlier bench_cell.json")
+    parser.add_argument("--out", default="bench_results/study_reptile")
+    args = parser.parse_args()
+
+    import matplotlib.pyplot as plt
+
+    from rl_battery.evaluation.cell_benchmark import reference_rows, reptile_curves, scratch_curves
+    from rl_battery.evaluation.report import write_report
+    from rl_battery.experiments import build_algorithm_config, load_experiment
+    from rl_battery.sim import SUPPORTED_PARAMETER_SETS
+
+    spec = load_experiment("cell_reptile")
+    env_config = dict(spec.env_config)
+    meta_tasks = spec.config["training"]["meta_tasks"]
+    sets = args.sets or [s for s in SUPPORTED_PARAMETER_SETS if s not in meta_tasks]
+    start = time.time()
+    if args.curves_from:
+        bench = json.loads(Path(args.curves_from).read_text())
+        references, args.reptile = bench["references"], bench["reptile_checkpoint"]
+        arms = {"reptile": bench["reptile_curves"], "sac": bench["sac_curves"]}
+        args.k = [k for k in args.k if k in bench["k"]]
+        args.seeds = bench["seeds"]
+    else:
+        if not args.reptile:
+            raise SystemExit("give --reptile CHECKPOINT or --curves-from bench_cell.json")
+        if args.references_from:
+            references = json.loads(Path(args.references_from).read_text())["references"]
+        else:
+            references = {s: reference_rows(s, env_config) for s in sets}
+        arms = {"reptile": reptile_curves(args.reptile, sets, args.k, args.seeds, env_config),
+                "sac": scratch_curves(build_algorithm_config(spec, experiment="cell_reptile",
+                                                             project_root=Path(args.out)),
+                                      sets, args.k, args.seeds, env_config)}
+    missing = [s for s in sets if s not in references or any(s not in curves for curves in arms.values())]
+    if missing:
+        raise SystemExit(f"no references or curves for {missing}")
+
+    table = []
+    for name in sets:
+        opt = references[name]["optimal"]["charge_time_min"]
+        for k in sorted(args.k):
+            row = {"set": name, "k": k, "optimal_min": opt, "lookahead_min": references[name]["lookahead"]["charge_time_min"]}
+            for arm, curves in arms.items():
+                rows = [next(r for r in curve if r["k"] == k) for curve in curves[name].values()]
+                times = np.array([r["charge_time_min"] for r in rows])
+                row.update({f"{arm}_min": float(times.mean()), f"{arm}_ratio": float(times.mean() / opt),
+                            f"{arm}_worst_ratio": float(times.max() / opt),
+                            f"{arm}_violations": int(sum(r["constraint_violations"] for r in rows)),
+                            f"{arm}_min_final_soc": float(min(r["final_soc"] for r in rows)),
+                            f"{arm}_return": float(np.mean([r["episode_return"] for r in rows]))})
+            table.append(row)
+    result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": sorted(args.k),
+              "seeds": args.seeds, "env_config": env_config, "references": {s: references[s] for s in sets},
+              "curves": {arm: {s: curves[s] for s in sets} for arm, curves in arms.items()},
+              "table": table, "wall_time_s": time.time() - start}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    lines = ["Deterministic charge 10 -> 80 % SOC after k online-SAC episodes on a held-out set: ratio to "
+             "the optimum, mean over seeds (worst); v = constraint violations summed over seeds; R = return.", "",
+             "| set | k | Reptile ratio | Reptile v | Reptile R | SAC-from-scratch ratio | SAC v | SAC R |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        lines.append(f"| {r['set']} | {r['k']} | {r['reptile_ratio']:.3f} ({r['reptile_worst_ratio']:.3f}) | "
+                     f"{r['reptile_violations']} | {r['reptile_return']:.1f} | {r['sac_ratio']:.3f} "
+                     f"({r['sac_worst_ratio']:.3f}) | {r['sac_violations']} | {r['sac_return']:.1f} |")
+    markdown = "\n".join(lines)
+
+    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], sets):
+        rows = [r for r in table if r["set"] == name]
+        ks = [r["k"] for r in rows]
+        for arm, label in (("reptile", "Reptile (meta weights)"), ("sac", "SAC from scratch")):
+            ax.plot(ks, [r[f"{arm}_ratio"] for r in rows], "o-", label=label)
+        ax.axhline(rows[0]["lookahead_min"] / rows[0]["optimal_min"], color="grey", ls="--", label="look-ahead")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("adaptation episodes k")
+    axes[0][0].set_ylabel("charge time / optimum")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    write_report(out, "study_reptile", result, markdown, fig)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
