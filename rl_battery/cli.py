@@ -20,6 +20,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--shield-kappa", type=float, default=None,
                    help="margin in predicted standard deviations of the safety layer (runs with "
                         "safety_shield) or the planner (action_mode plan); default: the trained one")
+    p.add_argument("--optimum", action="store_true",
+                   help="cell env: also solve the optimal charge (collocation + IPOPT; seconds to minutes) "
+                        "and give every charge time as a ratio to it")
     p.add_argument("--out", default=None, help="output folder (default CHECKPOINT/evaluation)")
     p.set_defaults(handler=_evaluate)
 
@@ -28,7 +31,7 @@ def _evaluate(args) -> int:
     from rl_battery.evaluation import evaluate_checkpoint, format_comparison
 
     result = evaluate_checkpoint(args.checkpoint, out_dir=args.out, initial_soc=args.initial_soc,
-                                 env_config=args.env_config, shield_kappa=args.shield_kappa)
+                                 env_config=args.env_config, shield_kappa=args.shield_kappa, optimum=args.optimum)
     print(f"{result['algorithm']} ({result['controller']}) on {result['task_id']}, "
           f"SOC {result['initial_soc']} -> {result['target_soc']}")
     print(format_comparison(result["results"]))

@@ -33,7 +33,7 @@ import casadi
 import numpy as np
 
 from rl_battery.baselines.lookahead import LookaheadPolicy
-from rl_battery.envs.rollout import record_episode, run_episode
+from rl_battery.envs.rollout import record_episode, run_episode, schedule_policy
 
 
 @dataclass
@@ -161,12 +161,7 @@ class _Collocation:
         return np.concatenate([np.stack(S, 1).ravel(order="F"), np.concatenate(XC, 1).ravel(order="F"), currents])
 
 
-def _schedule_policy(env, currents: np.ndarray):
-    """Replay ``currents`` step by step (the last one repeats if the episode runs on)."""
-    def act(obs, info):
-        k = min(int(round(info["time_s"] / env.settings.dt_s)), len(currents) - 1)
-        return env.current_to_action(currents[k])
-    return act
+_SOLVED = ("Solve_Succeeded", "Solved_To_Acceptable_Level")
 
 
 def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: int = 2, degree: int = 3,
@@ -209,7 +204,8 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
     env.reset(options={"initial_soc": initial_soc})
     dyn = base.sim.dynamics()
     # L-BFGS Hessian: on Chen2020 (23 steps) the same optimum as the exact Hessian to 3e-7
-    # in SOC, in half the time (58 s against 119 s).
+    # in SOC, in half the time (58 s against 119 s); where it fails (Ai2020 with the plating
+    # constraint: "Infeasible_Problem_Detected") the exact Hessian is tried (it solves it).
     ipopt = {"print_level": 0, "max_iter": int(max_iter), "tol": 1e-7, "acceptable_tol": 1e-5, "sb": "yes",
              "hessian_approximation": "limited-memory", **(ipopt_options or {})}
     target = base.settings.target_soc
@@ -223,16 +219,21 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
         row: dict = {}
         for _ in range(max_margin_tries):
             t0 = time.perf_counter()
-            try:
-                currents, soc_pred, status, iterations = nlp.solve(w0, tuple(m), ipopt)
-            except RuntimeError as exc:  # CasADi raises RuntimeError on evaluation errors
-                currents, soc_pred, status, iterations = warm, float("nan"), f"error: {exc}", 0
+            for hessian in dict.fromkeys((ipopt["hessian_approximation"], "exact")):
+                try:
+                    currents, soc_pred, status, iterations = nlp.solve(
+                        w0, tuple(m), dict(ipopt, hessian_approximation=hessian))
+                except RuntimeError as exc:  # CasADi raises RuntimeError on evaluation errors
+                    currents, soc_pred, status, iterations = warm, float("nan"), f"error: {exc}", 0
+                if status in _SOLVED:
+                    break
             currents = np.clip(currents, base.min_current_A, base.max_current_A)
             socs: list[float] = []
-            replay = run_episode(env, _schedule_policy(base, currents), initial_soc=initial_soc,
+            replay = run_episode(env, schedule_policy(base, currents), initial_soc=initial_soc,
                                  on_step=lambda info: socs.append(float(info["soc"])))
             replay_steps = round(replay["charge_time_min"] * 60 / base.settings.dt_s)
-            row = {"steps": n_steps, "ipopt_status": status, "ipopt_iterations": iterations, "predicted_soc": soc_pred,
+            row = {"steps": n_steps, "ipopt_status": status, "ipopt_iterations": iterations, "hessian": hessian,
+                   "predicted_soc": soc_pred,
                    "margins": m.tolist(), "replay_final_soc": replay["final_soc"], "replay_steps": replay_steps,
                    # The collocation model's error: its SOC after N steps against the replay's.
                    "replay_soc_after_n": socs[min(n_steps, len(socs) - 1)],
@@ -252,10 +253,13 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
         n_steps, warm = best_steps - 1, currents[:best_steps - 1]
     if not reached_any:
         last = best.tried[-1] if best.tried else {}
-        if last and not str(last["ipopt_status"]).startswith(("Solve_Succeeded", "Solved_To_Acceptable")):
+        if last and last["ipopt_status"] not in _SOLVED:
             best.status = "failed"
-            best.message = (f"IPOPT did not solve the {last['steps']}-step problem ({last['ipopt_status']}); "
-                            f"the look-ahead's {len(la_currents)} steps stand")
+            why = {"Invalid_Number_Detected": ": the set's CasADi model gave NaN in a value or derivative at an "
+                                              "iterate", "Infeasible_Problem_Detected": ": IPOPT found no feasible "
+                                              "point near the warm start"}.get(last["ipopt_status"], "")
+            best.message = (f"IPOPT did not solve the {last['steps']}-step problem with either Hessian "
+                            f"({last['ipopt_status']}{why}); the look-ahead's {len(la_currents)} steps stand")
         else:
             best.message = (f"with {len(la_currents) - 1} steps the best reachable SOC is "
                             f"{last.get('predicted_soc', float('nan')):.4f} < target {target}: "

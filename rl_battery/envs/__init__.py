@@ -9,7 +9,7 @@ import gymnasium as gym
 from rl_battery.envs.cell_fast_charge import CellFastCharge
 from rl_battery.envs.metrics import METRIC_KEYS, EpisodeMetrics
 from rl_battery.envs.pack_fast_charge import PackFastCharge
-from rl_battery.envs.rollout import Policy, record_episode, run_episode
+from rl_battery.envs.rollout import Policy, record_episode, run_episode, schedule_policy
 from rl_battery.envs.settings import ChargingSettings, valid_env_config_keys
 from rl_battery.envs.step_record import StepRecord
 
@@ -22,5 +22,5 @@ for _env_id, _cls in ENV_CLASSES.items():
 
 __all__ = [
     "CellFastCharge", "PackFastCharge", "ENV_CLASSES", "METRIC_KEYS", "EpisodeMetrics", "StepRecord",
-    "ChargingSettings", "valid_env_config_keys", "run_episode", "record_episode", "Policy",
+    "ChargingSettings", "valid_env_config_keys", "run_episode", "record_episode", "schedule_policy", "Policy",
 ]

@@ -10,6 +10,19 @@ import numpy as np
 Policy = Callable[[np.ndarray, dict], np.ndarray]
 
 
+def schedule_policy(env, currents_A) -> Policy:
+    """A policy that replays a current schedule [A], one current per env step (the last one
+    repeats if the episode runs on); a new episode (``time_s == 0``) starts it again."""
+    currents = np.asarray(currents_A, dtype=float).reshape(-1)
+    base = env.unwrapped
+
+    def act(obs, info):
+        k = min(int(round(info["time_s"] / base.settings.dt_s)), currents.size - 1)
+        return base.current_to_action(currents[k])
+
+    return act
+
+
 def run_episode(env, act: Policy, *, initial_soc: float | None = None, seed: int | None = None,
                 on_step: Callable[[dict], None] | None = None) -> dict[str, float]:
     """Roll one episode with ``act(obs, info) -> action``; return the env's episode metrics.

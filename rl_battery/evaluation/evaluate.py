@@ -17,13 +17,14 @@ import pandas as pd
 
 from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
 from rl_battery.data.atomic import atomic_path
-from rl_battery.envs import run_episode, valid_env_config_keys
+from rl_battery.envs import run_episode, schedule_policy, valid_env_config_keys
 from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 from rl_battery.evaluation.plots import plot_traces
 
 #: Row order and labels of the comparison.
-POLICIES = ("policy", "lookahead", "cc_ct_cv", "cccv")
-LABELS = {"policy": "RL policy", "lookahead": "look-ahead", "cc_ct_cv": "CC-CT-CV", "cccv": "CC-CV"}
+POLICIES = ("policy", "optimal", "lookahead", "cc_ct_cv", "cccv")
+LABELS = {"policy": "RL policy", "optimal": "optimum", "lookahead": "look-ahead", "cc_ct_cv": "CC-CT-CV",
+          "cccv": "CC-CV"}
 
 
 def merge_env_config(env_class: type, base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
@@ -56,13 +57,17 @@ def _trace_row(label: str, info: dict) -> dict:
 
 
 def compare_on_env(env, act: Callable | None, *, initial_soc: float, trace: list | None = None,
-                   label: str = "policy") -> dict[str, dict]:
+                   label: str = "policy", optimum: bool = False) -> dict[str, dict]:
     """Metrics of ``act`` (may be None) and of the three reference controllers on ``env``.
 
     Returns ``{name: metrics}`` for the names of :data:`POLICIES` (``policy`` only when
-    ``act`` is given); each metrics dict adds ``ratio_to_lookahead`` (charge time / the
-    look-ahead's) and, for the CC families, ``cc_current_A``. Appends per-step rows to
-    ``trace`` when given.
+    ``act`` is given, ``optimal`` only with ``optimum``); each metrics dict adds
+    ``ratio_to_lookahead`` (charge time / the look-ahead's), with ``optimum`` also
+    ``ratio_to_optimum``, and, for the CC families, ``cc_current_A``. Appends per-step rows
+    to ``trace`` when given.
+
+    Raises:
+        ValueError: ``optimum`` on an env without the cell simulator's CasADi dynamics.
     """
     base = env.unwrapped
 
@@ -78,14 +83,25 @@ def compare_on_env(env, act: Callable | None, *, initial_soc: float, trace: list
     results["cc_ct_cv"] = dict(roll("cc_ct_cv", CCCTCVPolicy(base, current)), cc_current_A=current)
     current, _, _ = best_cccv(env, initial_soc=initial_soc)
     results["cccv"] = dict(roll("cccv", CCCVPolicy(base, current)), cc_current_A=current)
+    if optimum:
+        if not hasattr(base.sim, "dynamics"):
+            raise ValueError(f"the optimum is solved for the cell env only, not {type(base).__name__}")
+        from rl_battery.baselines.optimal import optimal_charge
+
+        best = optimal_charge(env, initial_soc=initial_soc)
+        results["optimal"] = dict(roll("optimal", schedule_policy(base, best.currents_A)), status=best.status,
+                                  message=best.message)
     reference = results["lookahead"]["charge_time_min"]
     for metrics in results.values():
         metrics["ratio_to_lookahead"] = metrics["charge_time_min"] / reference
+        if optimum:
+            metrics["ratio_to_optimum"] = metrics["charge_time_min"] / results["optimal"]["charge_time_min"]
     return results
 
 
 def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = None, initial_soc: float = 0.1,
-                        env_config: dict[str, Any] | None = None, shield_kappa: float | None = None) -> dict:
+                        env_config: dict[str, Any] | None = None, shield_kappa: float | None = None,
+                        optimum: bool = False) -> dict:
     """One deterministic episode of the checkpoint's policy from ``initial_soc`` and the
     reference controllers on the same env.
 
@@ -102,6 +118,8 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
             run reported; with ``env_config`` given, on that pack at the same age.
         shield_kappa: margin of the safety layer of a shielded run, or of the planner of a
             run with ``action_mode`` "plan" (default: the trained one).
+        optimum: cell env: also the optimal charge (:func:`rl_battery.baselines.optimal.
+            optimal_charge`), and every ratio to it.
 
     Writes ``metrics.json``, ``trace.csv`` and ``charging.png`` atomically; returns the
     metrics dict (``results``: one metrics dict per policy, see :func:`compare_on_env`).
@@ -116,7 +134,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
     trace: list[dict] = []
     act = policy.controller(env, shield_kappa)
-    results = compare_on_env(env, lambda obs, info: act(obs), initial_soc=initial_soc, trace=trace)
+    results = compare_on_env(env, lambda obs, info: act(obs), initial_soc=initial_soc, trace=trace, optimum=optimum)
     results["policy"]["label"] = policy.description
     result = {
         "checkpoint": str(Path(checkpoint).resolve()),
@@ -146,17 +164,21 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
 
 
 def format_comparison(results: dict[str, dict]) -> str:
-    """Text table: one row per policy, charge time, ratio to look-ahead, limits, violations."""
+    """Text table: one row per policy, charge time, ratio to look-ahead (and to the optimum
+    when it was solved), limits, violations."""
     labels = {name: results[name].get("label", LABELS[name])
               + (f" {results[name]['cc_current_A']:.1f}A" if "cc_current_A" in results[name] else "")
               for name in POLICIES if name in results}
     w = max(24, *(len(label) + 2 for label in labels.values()))
-    head = f"{'controller':<{w}}{'charge min':>11}{'ratio':>7}{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}"
+    to_opt = "optimal" in results
+    head = (f"{'controller':<{w}}{'charge min':>11}{'ratio':>7}" + (f"{'/opt':>7}" if to_opt else "")
+            + f"{'final SOC':>10}{'max V':>8}{'max T K':>9}{'min plat V':>11}{'viol.':>6}")
     lines = [head]
     for name, label in labels.items():
         m = results[name]
         lines.append(
-            f"{label:<{w}}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}{m['final_soc']:>10.3f}"
+            f"{label:<{w}}{m['charge_time_min']:>11.1f}{m['ratio_to_lookahead']:>7.3f}"
+            + (f"{m['ratio_to_optimum']:>7.3f}" if to_opt else "") + f"{m['final_soc']:>10.3f}"
             f"{m['max_cell_voltage_V']:>8.3f}{m['max_cell_temperature_K']:>9.2f}{m['min_plating_potential_V']:>11.3f}"
             f"{int(m['constraint_violations']):>6d}"
         )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rl_battery.envs import CellFastCharge, run_episode
+from rl_battery.envs import CellFastCharge, run_episode, schedule_policy
 
 #: Columns of :func:`charge_battery_with_sequence`'s trace.
 TRACE_COLUMNS = ("time_s", "current_A", "voltage_V", "step_max_voltage_V", "temperature_K", "soc",
@@ -136,9 +136,5 @@ def charge_battery_with_sequence(currents_A: Sequence[float], parameter_set: str
                      "temperature_K": float(np.max(info["cell_temperature_K"])), "soc": info["soc"],
                      "plating_potential_V": info["step_min_plating_potential_V"], "reward": info["reward"]})
 
-    def act(obs, info):
-        k = min(int(round(info["time_s"] / base.settings.dt_s)), currents.size - 1)
-        return base.current_to_action(currents[k])
-
-    run_episode(env, act, initial_soc=initial_soc, on_step=on_step)
+    run_episode(env, schedule_policy(base, currents), initial_soc=initial_soc, on_step=on_step)
     return pd.DataFrame(rows, columns=list(TRACE_COLUMNS))
