@@ -80,6 +80,16 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
             assert restored.env_runner.env.unwrapped.envs[0].unwrapped.parameter_set == algo.task["parameter_set"]
         finally:
             restored.stop()
+        # rllib evaluate on a Reptile checkpoint: the meta policy on a held-out set, with the optimum.
+        from rl_battery.evaluation import evaluate_checkpoint, format_comparison
+
+        result = evaluate_checkpoint(path, out_dir=tmp_path / "eval", optimum=True,
+                                     env_config={"parameter_set": "NCA_Kim2011", "target_soc": 0.3})
+        rows = result["results"]
+        assert result["algorithm"] == "Reptile" and result["task_id"] == "cell:NCA_Kim2011"
+        assert rows["optimal"]["constraint_violations"] == 0 and rows["optimal"]["final_soc"] >= 0.3
+        assert rows["lookahead"]["ratio_to_optimum"] >= 1.0
+        assert "/opt" in format_comparison(rows)
     finally:
         algo.stop()
 
