@@ -1,7 +1,7 @@
 """Benchmark the cell task per chemistry: references, the optimum, SAC and adapted Reptile.
 
     python scripts/bench_cell.py --reptile ray_results/cell_reptile/<trial>/<checkpoint> \
-        [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10 30] [--workers 2] \
+        [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10] [--sac-k 0 1 2 3 5 10 30] [--workers 2] \
         [--references-from bench_results/bench_cell/bench_cell.json] [--out bench_results/bench_cell]
     # seeds side by side (the references once), then one table:
     python scripts/bench_cell.py --skip-learners --out R
@@ -76,8 +76,9 @@ def report(result: dict, out: Path) -> str:
 
     from rl_battery.evaluation.report import write_report
 
-    sets, ks, references = result["sets"], result["k"], result["references"]
-    arms = [("reptile", "Reptile", result["reptile_curves"]), ("sac", "SAC from scratch", result["sac_curves"])]
+    sets, references = result["sets"], result["references"]
+    arms = [("reptile", "Reptile", result["reptile_curves"], result["k"]),
+            ("sac", "SAC from scratch", result["sac_curves"], result["sac_k"])]
     arms = [a for a in arms if a[2]]
     table = []
     for name in sets:
@@ -90,7 +91,7 @@ def report(result: dict, out: Path) -> str:
                "optimal_status": ref["optimal"]["status"]}
         for arm in ("cccv", "cc_ct_cv", "lookahead"):
             row[f"{arm}_ratio"] = row[f"{arm}_min"] / opt
-        for arm, _, curves in arms:
+        for arm, _, curves, ks in arms:
             for k in ks:
                 s = _summary(curves[name], k)
                 row.update({f"{arm}_k{k}_min": s["charge_time_min"], f"{arm}_k{k}_ratio": s["charge_time_min"] / opt,
@@ -99,9 +100,9 @@ def report(result: dict, out: Path) -> str:
         table.append(row)
     result["table"] = table
 
-    shown = [k for k in ks if k in (0, 3, 10, 30)] or ks
+    shown = {arm: [k for k in ks if k in (0, 3, 10, 30)] or ks for arm, _, _, ks in arms}
     head = ["set", "split", "CC-CV", "CC-CT-CV", "look-ahead", "optimum [min]"]
-    head += [f"{label} k={k}" for _, label, _ in arms for k in shown]
+    head += [f"{label} k={k}" for arm, label, _, _ in arms for k in shown[arm]]
     lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
              "the set, mean over seeds (worst); v = constraint violations summed over seeds. A ratio below 1 "
              "with violations is not a faster safe charge.", "",
@@ -109,8 +110,8 @@ def report(result: dict, out: Path) -> str:
     for row in table:
         cells = [row["set"], row["split"], f"{row['cccv_ratio']:.3f}", f"{row['cc_ct_cv_ratio']:.3f}",
                  f"{row['lookahead_ratio']:.3f}", f"{row['optimal_min']:.1f} ({row['optimal_status']})"]
-        for arm, _, _ in arms:
-            for k in shown:
+        for arm, _, _, _ in arms:
+            for k in shown[arm]:
                 v = row[f"{arm}_k{k}_violations"]
                 cells.append(f"{row[f'{arm}_k{k}_ratio']:.3f} ({row[f'{arm}_k{k}_worst_ratio']:.3f})"
                              + (f" {v}v" if v else ""))
@@ -120,7 +121,7 @@ def report(result: dict, out: Path) -> str:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(sets))
     bars = [("cccv", "best CC-CV"), ("cc_ct_cv", "best CC-CT-CV"), ("lookahead", "look-ahead")]
-    bars += [(f"{arm}_k{k}", f"{label} k={k}") for arm, label, _ in arms for k in shown]
+    bars += [(f"{arm}_k{k}", f"{label} k={k}") for arm, label, _, _ in arms for k in shown[arm]]
     width = 0.8 / len(bars)
     for i, (prefix, label) in enumerate(bars):
         ax.bar(x + i * width, [row[f"{prefix}_ratio"] for row in table], width, label=label)
@@ -138,8 +139,10 @@ def main() -> None:
     parser.add_argument("--reptile", default=None, help="a cell_reptile checkpoint folder (else no Reptile arm)")
     parser.add_argument("--sets", nargs="+", default=None, help="default: all eight supported sets")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 3, 5, 10, 30],
-                        help="adaptation episodes after which both learned arms are evaluated")
+    parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 3, 5, 10],
+                        help="episodes after which the Reptile arm is evaluated")
+    parser.add_argument("--sac-k", type=int, nargs="+", default=[0, 1, 2, 3, 5, 10, 30],
+                        help="episodes after which the SAC-from-scratch arm is evaluated")
     parser.add_argument("--skip-learners", action="store_true", help="references and the optimum only")
     parser.add_argument("--workers", type=int, default=2, help="processes for the references")
     parser.add_argument("--references-from", default=None, help="reuse the references of an earlier bench_cell.json")
@@ -175,9 +178,9 @@ def main() -> None:
         if args.reptile:
             reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config)
         config = build_algorithm_config(spec, experiment="cell_reptile", project_root=out)
-        scratch = scratch_curves(config, sets, args.k, args.seeds, env_config)
+        scratch = scratch_curves(config, sets, args.sac_k, args.seeds, env_config)
     result = {"env_config": env_config, "meta_tasks": spec.config["training"]["meta_tasks"], "sets": sets,
-              "seeds": args.seeds, "k": sorted(args.k), "reptile_checkpoint": args.reptile, "references": references,
+              "seeds": args.seeds, "k": sorted(args.k), "sac_k": sorted(args.sac_k), "reptile_checkpoint": args.reptile, "references": references,
               "reptile_curves": _seed_keys(reptile), "sac_curves": _seed_keys(scratch),
               "wall_time_s": {"references": reference_s, "total": time.time() - start}}
     out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--reptile", default=None, help="a cell_reptile checkpoint folder")
     parser.add_argument("--curves-from", default=None, help="a bench_cell.json with both arms' curves: no training")
     parser.add_argument("--sets", nargs="+", default=None, help="default: the sets the experiment holds out")
-    parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 5, 10, 30])
+    parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 5, 10, 30], help="both arms (own runs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--references-from", default=None, help="reuse the optimum of an earlier bench_cell.json")
     parser.add_argument("--out", default="bench_results/study_reptile")
@@ -52,7 +52,7 @@ def main() -> None:
         bench = json.loads(Path(args.curves_from).read_text())
         references, args.reptile = bench["references"], bench["reptile_checkpoint"]
         arms = {"reptile": bench["reptile_curves"], "sac": bench["sac_curves"]}
-        args.k = [k for k in args.k if k in bench["k"]]
+        ks = {"reptile": bench["k"], "sac": bench.get("sac_k", bench["k"])}
         args.seeds = bench["seeds"]
     else:
         if not args.reptile:
@@ -61,6 +61,7 @@ def main() -> None:
             references = json.loads(Path(args.references_from).read_text())["references"]
         else:
             references = {s: reference_rows(s, env_config) for s in sets}
+        ks = {"reptile": args.k, "sac": args.k}
         arms = {"reptile": reptile_curves(args.reptile, sets, args.k, args.seeds, env_config),
                 "sac": scratch_curves(build_algorithm_config(spec, experiment="cell_reptile",
                                                              project_root=Path(args.out)),
@@ -72,9 +73,13 @@ def main() -> None:
     table = []
     for name in sets:
         opt = references[name]["optimal"]["charge_time_min"]
-        for k in sorted(args.k):
+        for k in sorted(set(ks["reptile"]) | set(ks["sac"])):
             row = {"set": name, "k": k, "optimal_min": opt, "lookahead_min": references[name]["lookahead"]["charge_time_min"]}
             for arm, curves in arms.items():
+                if k not in ks[arm]:
+                    row.update({f"{arm}_{key}": None for key in ("min", "ratio", "worst_ratio", "violations",
+                                                                 "min_final_soc", "return")})
+                    continue
                 rows = [next(r for r in curve if r["k"] == k) for curve in curves[name].values()]
                 times = np.array([r["charge_time_min"] for r in rows])
                 row.update({f"{arm}_min": float(times.mean()), f"{arm}_ratio": float(times.mean() / opt),
@@ -83,7 +88,7 @@ def main() -> None:
                             f"{arm}_min_final_soc": float(min(r["final_soc"] for r in rows)),
                             f"{arm}_return": float(np.mean([r["episode_return"] for r in rows]))})
             table.append(row)
-    result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": sorted(args.k),
+    result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": ks,
               "seeds": args.seeds, "env_config": env_config, "references": {s: references[s] for s in sets},
               "curves": {arm: {s: curves[s] for s in sets} for arm, curves in arms.items()},
               "table": table, "wall_time_s": time.time() - start}
@@ -94,18 +99,22 @@ def main() -> None:
              "the optimum, mean over seeds (worst); v = constraint violations summed over seeds; R = return.", "",
              "| set | k | Reptile ratio | Reptile v | Reptile R | SAC-from-scratch ratio | SAC v | SAC R |",
              "|---|---|---|---|---|---|---|---|"]
+    def cells(r, arm):
+        if r[f"{arm}_ratio"] is None:
+            return "-", "-", "-"
+        return (f"{r[f'{arm}_ratio']:.3f} ({r[f'{arm}_worst_ratio']:.3f})", str(r[f"{arm}_violations"]),
+                f"{r[f'{arm}_return']:.1f}")
+
     for r in table:
-        lines.append(f"| {r['set']} | {r['k']} | {r['reptile_ratio']:.3f} ({r['reptile_worst_ratio']:.3f}) | "
-                     f"{r['reptile_violations']} | {r['reptile_return']:.1f} | {r['sac_ratio']:.3f} "
-                     f"({r['sac_worst_ratio']:.3f}) | {r['sac_violations']} | {r['sac_return']:.1f} |")
+        lines.append(f"| {r['set']} | {r['k']} | " + " | ".join(cells(r, "reptile") + cells(r, "sac")) + " |")
     markdown = "\n".join(lines)
 
     fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False)
     for ax, name in zip(axes[0], sets):
         rows = [r for r in table if r["set"] == name]
-        ks = [r["k"] for r in rows]
         for arm, label in (("reptile", "Reptile (meta weights)"), ("sac", "SAC from scratch")):
-            ax.plot(ks, [r[f"{arm}_ratio"] for r in rows], "o-", label=label)
+            points = [(r["k"], r[f"{arm}_ratio"]) for r in rows if r[f"{arm}_ratio"] is not None]
+            ax.plot(*zip(*points), "o-", label=label)
         ax.axhline(rows[0]["lookahead_min"] / rows[0]["optimal_min"], color="grey", ls="--", label="look-ahead")
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xscale("symlog", linthresh=1)

@@ -10,6 +10,7 @@ target), whole 90 s steps.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rl_battery.algorithms.deterministic import deterministic_policy
@@ -94,7 +95,10 @@ def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
 
     from rl_battery.algorithms import Reptile
 
-    algo = Reptile.from_checkpoint(str(checkpoint))
+    path = Path(checkpoint).expanduser().resolve()  # RLlib reads a relative path as a URI
+    if not (path / "algorithm_state.pkl").is_file():
+        raise FileNotFoundError(f"{checkpoint} is not an RLlib Algorithm checkpoint folder")
+    algo = Reptile.from_checkpoint(str(path))
     try:
         out: dict[str, dict[int, list[dict]]] = {}
         for name in sets:
