@@ -145,13 +145,18 @@ def main() -> None:
                         help="episodes after which the SAC-from-scratch arm is evaluated")
     parser.add_argument("--skip-learners", action="store_true", help="references and the optimum only")
     parser.add_argument("--workers", type=int, default=2, help="processes for the references")
-    parser.add_argument("--references-from", default=None, help="reuse the references of an earlier bench_cell.json")
+    parser.add_argument("--references-from", nargs="+", default=None,
+                        help="reuse the references of earlier bench_cell.json files (a later file wins per set)")
     parser.add_argument("--runs-from", nargs="+", default=None, help="no computing: join earlier bench_cell.json files")
     parser.add_argument("--out", default="bench_results/bench_cell")
     args = parser.parse_args()
     out = Path(args.out)
     if args.runs_from:
-        print(report(_join(args.runs_from), out))
+        result = _join(args.runs_from)
+        for path in args.references_from or []:  # newer references (e.g. a re-solved optimum)
+            result["references"].update({k: v for k, v in json.loads(Path(path).read_text())["references"].items()
+                                         if k in result["sets"]})
+        print(report(result, out))
         return
 
     from rl_battery.evaluation.cell_benchmark import reptile_curves, scratch_curves
@@ -163,7 +168,9 @@ def main() -> None:
     sets = args.sets or list(SUPPORTED_PARAMETER_SETS)
     start = time.time()
     if args.references_from:
-        references = json.loads(Path(args.references_from).read_text())["references"]
+        references = {}
+        for path in args.references_from:
+            references.update(json.loads(Path(path).read_text())["references"])
         missing = [s for s in sets if s not in references]
         if missing:
             raise SystemExit(f"{args.references_from} has no references for {missing}")
