@@ -42,15 +42,6 @@ def _references(args):
     return name, rows
 
 
-def _summary(curves: dict, k: int) -> dict:
-    """Mean / worst charge time, violations and SOC over seeds at k episodes."""
-    rows = [next(r for r in curve if r["k"] == k) for curve in curves.values()]
-    times = [r["charge_time_min"] for r in rows]
-    return {"charge_time_min": float(np.mean(times)), "worst_charge_time_min": float(np.max(times)),
-            "violations": int(sum(r["constraint_violations"] for r in rows)),
-            "min_final_soc": float(min(r["final_soc"] for r in rows)), "seeds": len(rows)}
-
-
 def _seed_keys(curves: dict) -> dict:
     """Seeds as strings, as JSON object keys come back, so joined runs match."""
     return {name: {str(seed): rows for seed, rows in by_seed.items()} for name, by_seed in curves.items()}
@@ -74,6 +65,7 @@ def report(result: dict, out: Path) -> str:
     """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}."""
     import matplotlib.pyplot as plt
 
+    from rl_battery.evaluation.cell_benchmark import summarize_seeds
     from rl_battery.evaluation.report import write_report
 
     sets, references = result["sets"], result["references"]
@@ -93,7 +85,7 @@ def report(result: dict, out: Path) -> str:
             row[f"{arm}_ratio"] = row[f"{arm}_min"] / opt
         for arm, _, curves, ks in arms:
             for k in ks:
-                s = _summary(curves[name], k)
+                s = summarize_seeds(curves[name], k)
                 row.update({f"{arm}_k{k}_min": s["charge_time_min"], f"{arm}_k{k}_ratio": s["charge_time_min"] / opt,
                             f"{arm}_k{k}_worst_ratio": s["worst_charge_time_min"] / opt,
                             f"{arm}_k{k}_violations": s["violations"], f"{arm}_k{k}_min_soc": s["min_final_soc"]})

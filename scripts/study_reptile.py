@@ -38,7 +38,7 @@ def main() -> None:
 
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import reference_rows, reptile_curves, scratch_curves
+    from rl_battery.evaluation.cell_benchmark import reference_rows, reptile_curves, scratch_curves, summarize_seeds
     from rl_battery.evaluation.report import write_report
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
@@ -80,13 +80,11 @@ def main() -> None:
                     row.update({f"{arm}_{key}": None for key in ("min", "ratio", "worst_ratio", "violations",
                                                                  "min_final_soc", "return")})
                     continue
-                rows = [next(r for r in curve if r["k"] == k) for curve in curves[name].values()]
-                times = np.array([r["charge_time_min"] for r in rows])
-                row.update({f"{arm}_min": float(times.mean()), f"{arm}_ratio": float(times.mean() / opt),
-                            f"{arm}_worst_ratio": float(times.max() / opt),
-                            f"{arm}_violations": int(sum(r["constraint_violations"] for r in rows)),
-                            f"{arm}_min_final_soc": float(min(r["final_soc"] for r in rows)),
-                            f"{arm}_return": float(np.mean([r["episode_return"] for r in rows]))})
+                m = summarize_seeds(curves[name], k)
+                row.update({f"{arm}_min": m["charge_time_min"], f"{arm}_ratio": m["charge_time_min"] / opt,
+                            f"{arm}_worst_ratio": m["worst_charge_time_min"] / opt,
+                            f"{arm}_violations": m["violations"], f"{arm}_min_final_soc": m["min_final_soc"],
+                            f"{arm}_return": m["episode_return"]})
             table.append(row)
     result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": ks,
               "seeds": args.seeds, "env_config": env_config, "references": {s: references[s] for s in sets},

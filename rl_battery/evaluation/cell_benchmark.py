@@ -33,6 +33,17 @@ def _row(metrics: dict[str, float], **extra) -> dict[str, Any]:
     return {**{k: float(metrics[k]) for k in ROW_KEYS}, **extra}
 
 
+def summarize_seeds(curves: dict, k: int) -> dict[str, float]:
+    """Over the seeds of ``{seed: adaptation_curve rows}`` at k episodes: mean and worst charge
+    time [min], violations summed, lowest final SOC, mean return, number of seeds."""
+    rows = [next(r for r in curve if r["k"] == k) for curve in curves.values()]
+    times = [r["charge_time_min"] for r in rows]
+    return {"charge_time_min": float(sum(times) / len(times)), "worst_charge_time_min": float(max(times)),
+            "violations": int(sum(r["constraint_violations"] for r in rows)),
+            "min_final_soc": float(min(r["final_soc"] for r in rows)),
+            "episode_return": float(sum(r["episode_return"] for r in rows) / len(rows)), "seeds": len(rows)}
+
+
 def reference_rows(parameter_set: str, env_config: dict[str, Any], *, initial_soc: float = 0.1,
                    optimum: bool = True) -> dict[str, dict]:
     """The reference controllers and (``optimum``) the optimal charge on one set:
