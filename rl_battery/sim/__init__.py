@@ -7,6 +7,7 @@ one place, :func:`rl_battery.sim.parameters.to_pybamm_current`.
 
 from rl_battery.sim.ageing import AgeingLaw
 from rl_battery.sim.cell import CellSimulator, CellState, CellStepResult
+from rl_battery.sim.ecm_string import ECMStringSimulator, StringStep
 from rl_battery.sim.errors import SimulationError, UnknownParameterSetError
 from rl_battery.sim.heterogeneity import CellHeterogeneity, PackCells, sample_pack_cells
 from rl_battery.sim.circuit import PackCircuit
@@ -14,7 +15,7 @@ from rl_battery.sim.pack import PackSimulator, PackState, PackStepResult
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS, CellRatings, cell_ratings, load_parameter_values
 
 __all__ = [
-    "AgeingLaw", "CellSimulator", "CellState", "CellStepResult", "PackSimulator", "PackState", "PackStepResult", "PackCircuit", "CellHeterogeneity",
+    "AgeingLaw", "ECMStringSimulator", "StringStep", "CellSimulator", "CellState", "CellStepResult", "PackSimulator", "PackState", "PackStepResult", "PackCircuit", "CellHeterogeneity",
     "PackCells", "sample_pack_cells", "SimulationError", "UnknownParameterSetError",
     "SUPPORTED_PARAMETER_SETS", "CellRatings", "cell_ratings", "load_parameter_values",
 ]
