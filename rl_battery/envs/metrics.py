@@ -72,3 +72,68 @@ class EpisodeMetrics:
 
     def as_dict(self) -> dict[str, float]:
         return {k: (float(v) if np.isfinite(v) else float("nan")) for k, v in asdict(self).items()}
+
+
+#: Episode metric keys of the passive-balancing env (:class:`BalancingMetrics`), report order.
+BALANCING_METRIC_KEYS = (
+    "usable_capacity_Ah",
+    "usable_discharge_Ah",
+    "usable_charge_Ah",
+    "soc_variance_mean",
+    "soc_spread_final",
+    "switch_count",
+    "shunt_energy_Wh",
+    "blocked_switches",
+    "episode_return",
+)
+
+
+@dataclass
+class BalancingMetrics:
+    """Running per-episode metrics of the passive-balancing env, updated once per step.
+
+    Attributes:
+        usable_capacity_Ah: charge the pack delivered plus took at its terminals while every
+            cell was inside its SOC and voltage window [Ah] (the load of a profile phase is
+            cut when the first cell reaches a cut-off; ``usable_discharge_Ah`` +
+            ``usable_charge_Ah``).
+        usable_discharge_Ah, usable_charge_Ah: its discharge and charge parts [Ah].
+        soc_variance_mean: variance of the cell SOCs across cells, averaged over the steps [-].
+        soc_spread_final: max - min cell SOC at the last step [-].
+        switch_count: shunt switch changes (on->off and off->on), summed over cells.
+        shunt_energy_Wh: energy dissipated in the shunts [Wh].
+        blocked_switches: shunt switch-ons the env refused (cell at its lower SOC limit, or
+            the lowest cell during discharge).
+        episode_return: sum of rewards.
+    """
+
+    usable_capacity_Ah: float = 0.0
+    usable_discharge_Ah: float = 0.0
+    usable_charge_Ah: float = 0.0
+    soc_variance_mean: float = 0.0
+    soc_spread_final: float = float("nan")
+    switch_count: int = 0
+    shunt_energy_Wh: float = 0.0
+    blocked_switches: int = 0
+    episode_return: float = 0.0
+    steps: int = 0
+
+    def update(self, record, *, switch_changes: int, reward: float) -> None:
+        """Fold in one step's :class:`~rl_battery.envs.step_record.BalancingStepRecord`."""
+        soc = np.asarray(record.cell_soc)
+        delivered = abs(record.pack_current_A) * record.dt_s / 3600.0
+        if record.pack_current_A < 0:
+            self.usable_discharge_Ah += delivered
+        else:
+            self.usable_charge_Ah += delivered
+        self.usable_capacity_Ah = self.usable_discharge_Ah + self.usable_charge_Ah
+        self.steps += 1
+        self.soc_variance_mean += (float(soc.var()) - self.soc_variance_mean) / self.steps
+        self.soc_spread_final = float(soc.max() - soc.min())
+        self.switch_count += int(switch_changes)
+        self.shunt_energy_Wh += float(np.sum(record.shunt_energy_Wh))
+        self.blocked_switches += int(record.blocked_switches)
+        self.episode_return += float(reward)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in BALANCING_METRIC_KEYS}

@@ -1,4 +1,4 @@
-"""Roll one episode of any policy on a fast-charging env (baselines, checkpoints, benchmarks)."""
+"""Roll one episode of any policy on an rl_battery env (baselines, checkpoints, benchmarks)."""
 
 from __future__ import annotations
 
@@ -28,15 +28,16 @@ def run_episode(env, act: Policy, *, initial_soc: float | None = None, seed: int
     """Roll one episode with ``act(obs, info) -> action``; return the env's episode metrics.
 
     Args:
-        env: a fast-charging env (wrapped or not).
+        env: an rl_battery env (wrapped or not): fast charging or passive balancing.
         act: the policy; it sees the info of the last reset/step (a stateful baseline calls
             its own ``reset`` when ``info["time_s"] == 0``, or is reset by the caller).
-        initial_soc: start SOC (else the env's own ``initial_soc`` setting).
+        initial_soc: start SOC (else the env's own ``initial_soc`` setting); fast-charging envs only.
         seed: passed to ``env.reset``.
         on_step: receives every info dict (the reset's too), with ``info["reward"]`` added.
 
     Returns:
-        ``env.unwrapped.episode_metrics`` (keys :data:`rl_battery.envs.METRIC_KEYS`).
+        ``env.unwrapped.episode_metrics`` (keys :data:`rl_battery.envs.METRIC_KEYS`, or
+        :data:`rl_battery.envs.BALANCING_METRIC_KEYS` for passive balancing).
     """
     options = None if initial_soc is None else {"initial_soc": initial_soc}
     obs, info = env.reset(seed=seed, options=options)

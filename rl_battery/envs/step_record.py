@@ -72,3 +72,49 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
 PER_CELL_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f.startswith("cell_"))
 #: Scalar float fields.
 SCALAR_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f not in PER_CELL_FIELDS and f != "event")
+
+
+@dataclass(frozen=True)
+class BalancingStepRecord:
+    """State of the passive-balancing string after one control step (or at reset).
+
+    SI units; currents charging-positive; per-cell arrays have shape (n_cells,).
+
+    Attributes:
+        time_s: time since reset [s].
+        dt_s: length of the step [s] (0 at reset).
+        profile_current_A: mean current the load profile asked for over the step [A].
+        pack_current_A: mean current that flowed through the string's terminals [A]: the
+            profile's, or 0 while the load is cut (a cell at a cut-off).
+        cell_soc: SOC [-]; cell_voltage_V: terminal voltage [V], both at the end of the step.
+        step_min_cell_voltage_V, step_max_cell_voltage_V: each cell's voltage extremes over
+            the step [V].
+        switches: shunt switch states applied over the step (0/1, after refusals).
+        shunt_current_A: shunt current at the end of the step [A].
+        shunt_energy_Wh: energy each shunt dissipated over the step [Wh].
+        blocked_switches: switch-ons refused this step.
+        charge_cut, discharge_cut: whether the load's charge / discharge is cut at the end
+            of the step (latched until the profile's next phase).
+        cell_soh: SOH of each cell [-] (capacity / 3.4 Ah).
+    """
+
+    time_s: float
+    dt_s: float
+    profile_current_A: float
+    pack_current_A: float
+    cell_soc: np.ndarray
+    cell_voltage_V: np.ndarray
+    step_min_cell_voltage_V: np.ndarray
+    step_max_cell_voltage_V: np.ndarray
+    switches: np.ndarray
+    shunt_current_A: np.ndarray
+    shunt_energy_Wh: np.ndarray
+    blocked_switches: int
+    charge_cut: bool
+    discharge_cut: bool
+    cell_soh: np.ndarray
+
+    def as_dict(self) -> dict:
+        """Field name -> value, arrays copied (the env's ``info`` carries this)."""
+        return {f.name: (v.copy() if isinstance(v, np.ndarray) else v)
+                for f, v in ((f, getattr(self, f.name)) for f in fields(self))}
