@@ -1,0 +1,189 @@
+"""Passive balancing: the ECM string against PyBaMM's Thevenin model, the env's contract, and
+the rule-based baseline."""
+
+import gymnasium as gym
+import numpy as np
+import pybamm
+import pytest
+
+import rl_battery.envs  # noqa: F401  (registers the envs)
+from rl_battery.baselines import NoBalancing, RuleBasedBalancing, evaluate_policy, tune_rule_based
+from rl_battery.envs import PassiveBalancing
+from rl_battery.envs.load_profiles import load_profile
+from rl_battery.sim.ecm_string import (TABLE_C1, TABLE_C2, TABLE_R0, TABLE_R1, TABLE_R2, TABLE_SOC,
+                                       ECMStringSimulator, nca_ocv_table, ocv)
+
+PROFILE = [(-2.35, 1900.0), (0.0, 120.0), (2.35, 4200.0)]  # charging-positive, seconds
+
+
+def pybamm_thevenin_voltages(soc0, capacity_Ah, resistance_scale, phases, dt_s, shunt_Ohm=None):
+    """Terminal voltage every ``dt_s`` from PyBaMM's 2-RC Thevenin model with our parameters.
+
+    A shunt is an external-circuit law: PyBaMM's callable operating mode makes the current a
+    differential state, so it relaxes (1 ms time constant) to load + V / R_shunt."""
+    options = {"number of rc elements": 2}
+    load = pybamm.InputParameter("Load current [A]")  # discharge-positive
+    if shunt_Ohm is not None:
+        options["operating mode"] = lambda v: -(v["Current [A]"] - (load + v["Voltage [V]"] / shunt_Ohm)) / 1e-3
+    model = pybamm.equivalent_circuit.Thevenin(options=options)
+    grid, values = nca_ocv_table()
+
+    def table(name, data, scale):
+        def fn(T_cell, current, soc):
+            return scale * pybamm.Interpolant(TABLE_SOC, data, pybamm.maximum(pybamm.minimum(soc, 0.9), 0.1), name=name)
+        return fn
+
+    params = pybamm.ParameterValues("ECM_Example")
+    params.update({
+        "Open-circuit voltage [V]": lambda sto: pybamm.Interpolant(grid, values, sto, name="ocv"),
+        "R0 [Ohm]": table("R0", TABLE_R0, resistance_scale), "R1 [Ohm]": table("R1", TABLE_R1, resistance_scale),
+        "C1 [F]": table("C1", TABLE_C1, 1.0), "R2 [Ohm]": table("R2", TABLE_R2, resistance_scale),
+        "C2 [F]": table("C2", TABLE_C2, 1.0), "Element-2 initial overpotential [V]": 0.0,
+        "Cell capacity [A.h]": capacity_Ah, "Nominal cell capacity [A.h]": capacity_Ah, "Initial SoC": soc0,
+        "Entropic change [V/K]": 0.0, "Upper voltage cut-off [V]": 5.0, "Lower voltage cut-off [V]": 2.0,
+    }, check_already_exists=False)
+    if shunt_Ohm is None:
+        params["Current function [A]"] = load
+    sim = pybamm.Simulation(model, parameter_values=params, solver=pybamm.CasadiSolver(mode="safe", atol=1e-9, rtol=1e-9))
+    voltages, solution = [], None
+    for current, seconds in phases:
+        for _ in range(int(seconds // dt_s)):
+            solution = sim.step(dt=dt_s, npts=2, inputs={"Load current [A]": -current}, save=False,
+                                starting_solution=solution)
+            voltages.append(float(solution["Voltage [V]"].entries[-1]))
+    return np.array(voltages)
+
+
+def ours(soc0, capacity_Ah, resistance_scale, phases, dt_s, shunt_on):
+    sim = ECMStringSimulator([capacity_Ah], [soc0], resistance_scale=[resistance_scale])
+    return np.array([sim.step(current, [int(shunt_on)], dt_s).cell_voltage_V[0]
+                     for current, seconds in phases for _ in range(int(seconds // dt_s))])
+
+
+def test_ocv_is_pybamm_nca_kim2011_between_its_cutoffs():
+    soc, values = nca_ocv_table()
+    assert values[0] == pytest.approx(2.7, abs=2e-3) and values[-1] == pytest.approx(4.2, abs=2e-3)
+    assert np.all(np.diff(values) > 0)
+    assert ocv(np.array([0.5]))[0] == pytest.approx(np.interp(0.5, soc, values))
+
+
+def test_string_matches_pybamm_thevenin_over_a_full_profile():
+    expected = pybamm_thevenin_voltages(0.5, 3.4, 1.0, PROFILE, 30.0)
+    got = ours(0.5, 3.4, 1.0, PROFILE, 30.0, shunt_on=False)
+    assert np.abs(got - expected).max() < 5e-3
+    assert got.max() - got.min() > 0.8  # the profile really exercises the cell
+
+
+def test_shunt_current_follows_the_cell_voltage_like_pybamm():
+    phases = [(0.0, 1800.0), (-2.35, 900.0), (2.35, 900.0)]
+    expected = pybamm_thevenin_voltages(0.6, 3.3, 1.05, phases, 30.0, shunt_Ohm=6.0)
+    got = ours(0.6, 3.3, 1.05, phases, 30.0, shunt_on=True)
+    assert np.abs(got - expected).max() < 5e-3
+    sim = ECMStringSimulator([3.4, 3.4], [0.9, 0.3])
+    step = sim.step(0.0, [1, 1], 30.0)
+    np.testing.assert_allclose(step.shunt_current_A, step.cell_voltage_V / 6.0)
+    assert step.shunt_current_A[0] > step.shunt_current_A[1] + 0.05  # higher voltage, more current
+    assert np.all(step.shunt_energy_Wh > 0)
+
+
+def test_string_snapshot_restore_repeats_a_step_exactly_and_rejects_bad_input():
+    sim = ECMStringSimulator([3.3, 3.4, 3.5], [0.4, 0.5, 0.6])
+    sim.step(-2.35, [0, 1, 0], 30.0)
+    state = sim.snapshot()
+    first = sim.step(2.35, [1, 0, 1], 30.0)
+    sim.restore(state)
+    again = sim.step(2.35, [1, 0, 1], 30.0)
+    np.testing.assert_array_equal(first.cell_voltage_V, again.cell_voltage_V)
+    np.testing.assert_array_equal(first.cell_soc, again.cell_soc)
+    for bad in ([1, 0], [0, 2, 0], [0.5, 0, 0]):
+        with pytest.raises(ValueError, match="switches"):
+            sim.step(1.0, bad, 30.0)
+    with pytest.raises(ValueError, match="finite"):
+        sim.step(float("nan"), [0, 0, 0], 30.0)
+
+
+def test_env_spaces_episode_length_and_determinism():
+    ppo = gym.make("PassiveBalancing-v0", pack_seed=4)
+    dqn = gym.make("PassiveBalancing-v0", pack_seed=4, action_format="discrete")
+    assert isinstance(ppo.action_space, gym.spaces.MultiDiscrete) and list(ppo.action_space.nvec) == [2] * 5
+    assert isinstance(dqn.action_space, gym.spaces.Discrete) and dqn.action_space.n == 32
+    # The same switch pattern through both action formats gives the same episode.
+    pattern = np.array([1, 0, 1, 0, 0])
+    results = []
+    for env, action in ((ppo, pattern), (dqn, int(np.sum(pattern << np.arange(5))))):
+        obs, _ = env.reset(seed=0)
+        assert env.observation_space.contains(obs)
+        steps, done = 0, False
+        while not done:
+            obs, reward, done, truncated, info = env.step(action)
+            steps += 1
+            assert env.observation_space.contains(obs) and not truncated
+        results.append(info["episode_metrics"])
+    assert steps == 207  # 6200 s at 30 s
+    assert results[0] == results[1]
+    assert results[0]["switch_count"] == 2  # two shunts switched on once, never off
+
+
+def test_env_rejects_bad_actions_and_config_keys():
+    env = PassiveBalancing({"action_format": "discrete"})
+    env.reset(seed=0)
+    soc = env.sim.soc.copy()
+    for bad in (32, -1, 2.5, float("nan"), [1, 0]):
+        with pytest.raises(ValueError, match="Discrete"):
+            env.step(bad)
+    np.testing.assert_array_equal(env.sim.soc, soc)  # nothing was simulated
+    env = PassiveBalancing()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        env.step(np.array([1, 0, 1]))
+    with pytest.raises(ValueError, match="valid: .*pack_seed"):
+        PassiveBalancing({"pack_sed": 1})
+    with pytest.raises(ValueError, match="valid: discharge-rest-charge"):
+        PassiveBalancing({"profile": "udds"})
+
+
+def test_load_is_cut_when_the_first_cell_leaves_its_window_and_resumes_next_phase():
+    env = PassiveBalancing({"pack_seed": 1, "profile": "charge-rest-discharge"})
+    env.reset(seed=0)
+    infos, done = [], False
+    while not done:
+        _, _, done, _, info = env.step(np.zeros(5, dtype=int))
+        infos.append(info)
+    cut = next(i for i in infos if i["charge_cut"])
+    assert cut["step_max_cell_voltage_V"].max() >= 4.2 or cut["cell_soc"].max() >= 0.9
+    after = [i for i in infos if cut["time_s"] < i["time_s"] <= 2300]
+    assert after and all(i["pack_current_A"] == 0 for i in after)  # charging stays cut
+    assert any(i["pack_current_A"] < 0 for i in infos if i["time_s"] > 2430)  # discharge phase runs
+    metrics = infos[-1]["episode_metrics"]
+    moved = sum(abs(i["pack_current_A"]) * 30 / 3600 for i in infos)
+    assert metrics["usable_capacity_Ah"] == pytest.approx(moved)
+
+
+def test_env_refuses_the_lowest_cells_shunt_during_discharge():
+    env = PassiveBalancing({"pack_seed": 2})  # discharge first
+    _, info = env.reset(seed=0)
+    lowest = int(np.argmin(info["cell_soc"]))
+    _, _, _, _, info = env.step(np.ones(5, dtype=int))
+    assert info["switches"][lowest] == 0 and info["blocked_switches"] == 1
+    assert info["switches"].sum() == 4
+
+
+def test_rule_based_balancing_reduces_spread_and_raises_usable_capacity():
+    seeds = [11, 12]
+    none = evaluate_policy({}, NoBalancing, seeds, "discharge-rest-charge")
+    rule = evaluate_policy({}, lambda env: RuleBasedBalancing(env, 0.02), seeds, "discharge-rest-charge")
+    for n, r in zip(none, rule):
+        assert r["soc_variance_mean"] < 0.5 * n["soc_variance_mean"]
+        assert r["usable_capacity_Ah"] > n["usable_capacity_Ah"]
+        assert r["switch_count"] > 0 and n["switch_count"] == 0 and r["shunt_energy_Wh"] > 0
+    best, table = tune_rule_based({}, "discharge-rest-charge", seeds, thresholds=(0.01, 0.08))
+    assert best in (0.01, 0.08) and len(table) == 2
+    assert table[0]["switch_count"] > table[1]["switch_count"]  # a smaller threshold switches more
+
+
+def test_drive_cycle_profile_is_pybamm_us06_scaled_to_2c():
+    profile = load_profile("drive-cycle")
+    drive = profile.currents_A[:3600]
+    assert -drive.min() == pytest.approx(6.8) and profile.duration_s == 6600
+    assert sum(length for _, length in profile.segments(100.0, 30.0)) == pytest.approx(30.0)
+    assert len(profile.segments(100.0, 30.0)) == 30  # 1 s resolution inside a step
