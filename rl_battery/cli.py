@@ -1,7 +1,9 @@
 """Command line: ``rl-battery run|evaluate|soh train`` and ``rllib evaluate`` (argument parsing only).
 
 Ray 2.60 ships no ``rllib`` command; ours keeps the old RLlib CLI's shape:
-``rllib evaluate CHECKPOINT [--episodes N] [--out DIR]``.
+``rllib evaluate CHECKPOINT [--episodes N] [--out DIR]``. A fast-charging checkpoint is
+compared with the charging references, a passive-balancing one with rule-based balancing
+and no balancing on both load profiles.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import sys
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint against CC-CV, CC-CT-CV and the look-ahead reference")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint against the references of its task (charging: CC-CV, "
+                                        "CC-CT-CV, look-ahead; balancing: rule-based, none)")
     p.add_argument("checkpoint", help="RLlib Algorithm checkpoint folder (e.g. ray_results/pack_mbrl/<trial>/checkpoint_000001)")
     p.add_argument("--initial-soc", type=float, default=0.1, help="start SOC of every episode (default 0.1)")
     p.add_argument("--env-config", type=json.loads, default=None,
@@ -23,15 +26,28 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--optimum", action="store_true",
                    help="cell env: also solve the optimal charge (collocation + IPOPT; seconds to minutes) "
                         "and give every charge time as a ratio to it")
+    p.add_argument("--episodes", type=int, default=5,
+                   help="passive balancing: held-out cells per load profile (default 5)")
     p.add_argument("--out", default=None, help="output folder (default CHECKPOINT/evaluation)")
     p.set_defaults(handler=_evaluate)
 
 
 def _evaluate(args) -> int:
-    from rl_battery.evaluation import evaluate_checkpoint, format_comparison
+    from rl_battery.envs import PassiveBalancing
+    from rl_battery.evaluation import (evaluate_balancing_checkpoint, evaluate_checkpoint, format_balancing,
+                                       format_comparison, load_checkpoint_policy)
 
+    policy = load_checkpoint_policy(args.checkpoint)
+    if issubclass(policy.env_class, PassiveBalancing):
+        result = evaluate_balancing_checkpoint(args.checkpoint, out_dir=args.out, episodes=args.episodes, policy=policy)
+        print(f"{result['algorithm']} passive balancing, {args.episodes} held-out packs per profile; "
+              f"ratios are to rule-based balancing")
+        print(format_balancing(result["comparison"]))
+        print(json.dumps(result["files"], indent=2))
+        return 0
     result = evaluate_checkpoint(args.checkpoint, out_dir=args.out, initial_soc=args.initial_soc,
-                                 env_config=args.env_config, shield_kappa=args.shield_kappa, optimum=args.optimum)
+                                 env_config=args.env_config, shield_kappa=args.shield_kappa, optimum=args.optimum,
+                                 policy=policy)
     print(f"{result['algorithm']} ({result['controller']}) on {result['task_id']}, "
           f"SOC {result['initial_soc']} -> {result['target_soc']}")
     print(format_comparison(result["results"]))

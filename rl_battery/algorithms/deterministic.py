@@ -3,7 +3,9 @@
 Used where a trained policy acts without exploration: the algorithm's own evaluation of an
 adaptive cycle, checkpoint evaluation and the benchmarks. The rule per distribution: SAC's
 squashed Gaussian acts with tanh(mean) (``to_deterministic`` returns the mean before the
-squash), other Gaussians (PPO) with the mean, discrete ones with the argmax. Box actions
+squash), other Gaussians (PPO) with the mean, discrete ones with the argmax (a
+MultiDiscrete action: the argmax of each component's slice of the logits; DQN's module
+returns its greedy action directly). Box actions
 are mapped from [-1, 1] to the action-space bounds.
 """
 
@@ -26,9 +28,14 @@ def deterministic_policy(module: RLModule) -> Callable[[np.ndarray], np.ndarray]
     @torch.no_grad()
     def act(obs: np.ndarray) -> np.ndarray:
         out = module.forward_inference({Columns.OBS: torch.as_tensor(np.asarray(obs, np.float32)[None])})
+        if Columns.ACTION_DIST_INPUTS not in out:  # DQN: the greedy action itself
+            return np.asarray(out[Columns.ACTIONS][0].numpy(), dtype=np.int64)
         logits = out[Columns.ACTION_DIST_INPUTS]
         if hasattr(space, "n"):
             return np.asarray(int(torch.argmax(logits, -1)[0]))
+        if hasattr(space, "nvec"):
+            parts = torch.split(logits[0], [int(n) for n in space.nvec])
+            return np.array([int(torch.argmax(part)) for part in parts], dtype=np.int64)
         mean = logits[..., : space.shape[0]]
         squashed = "Squashed" in dist_cls.__name__
         a = torch.tanh(mean) if squashed else torch.clamp(mean, -1.0, 1.0)

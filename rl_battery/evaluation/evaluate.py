@@ -101,7 +101,7 @@ def compare_on_env(env, act: Callable | None, *, initial_soc: float, trace: list
 
 def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = None, initial_soc: float = 0.1,
                         env_config: dict[str, Any] | None = None, shield_kappa: float | None = None,
-                        optimum: bool = False) -> dict:
+                        optimum: bool = False, policy=None) -> dict:
     """One deterministic episode of the checkpoint's policy from ``initial_soc`` and the
     reference controllers on the same env.
 
@@ -120,11 +120,13 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
             run with ``action_mode`` "plan" (default: the trained one).
         optimum: cell env: also the optimal charge (:func:`rl_battery.baselines.optimal.
             optimal_charge`), and every ratio to it.
+        policy: the checkpoint's :class:`~rl_battery.evaluation.checkpoint_policy.CheckpointPolicy`
+            when already loaded.
 
     Writes ``metrics.json``, ``trace.csv`` and ``charging.png`` atomically; returns the
     metrics dict (``results``: one metrics dict per policy, see :func:`compare_on_env`).
     """
-    policy = load_checkpoint_policy(checkpoint)
+    policy = policy or load_checkpoint_policy(checkpoint)
     # A run trained over a distribution of tasks is compared on one task of it.
     config = policy.env_class.pinned_config(merge_env_config(policy.env_class, policy.env_config, env_config))
     env = policy.env_class(config)

@@ -1,4 +1,4 @@
-"""Charging-trace plots (matplotlib, headless)."""
+"""Charging, balancing and training-curve plots (matplotlib, headless)."""
 
 from __future__ import annotations
 
@@ -107,3 +107,77 @@ def plot_traces(trace: pd.DataFrame, path: str | Path, *, labels: dict[str, str]
     finally:
         plt.close(fig)
     return path
+
+
+def plot_balancing(trace: pd.DataFrame, path: str | Path | None = None, *, labels: dict[str, str] | None = None,
+                   title: str = ""):
+    """Passive balancing, one column per load profile: pack current [A], then per controller
+    (column ``policy`` of the trace) its SOC per cell and a switching raster (cell x time,
+    dark = shunt on), against time [min]. ``trace`` has the columns of
+    :func:`rl_battery.evaluation.balancing.compare_balancing`'s trace rows. Returns the figure;
+    also written as PNG (atomically) when ``path`` is given."""
+    labels = labels or {}
+    profiles = list(dict.fromkeys(trace["profile"]))
+    policies = list(dict.fromkeys(trace["policy"]))
+    cells = sorted(int(c.split("_")[1]) for c in trace.columns if c.startswith("soc_") and c[4:].isdigit())
+    rows = 1 + 2 * len(policies)
+    fig, axes = plt.subplots(rows, len(profiles), figsize=(6 * len(profiles), 1.9 * rows), sharex="col", squeeze=False)
+    for col, profile in enumerate(profiles):
+        by_profile = trace[trace["profile"] == profile]
+        first = by_profile[by_profile["policy"] == policies[0]]
+        axes[0, col].step(first["time_s"] / 60.0, first["pack_current_A"], where="pre", color="k")
+        axes[0, col].set_title(profile, fontsize=9)
+        axes[0, col].set_ylabel("pack current [A]")
+        for k, policy in enumerate(policies):
+            frame = by_profile[by_profile["policy"] == policy]
+            t = frame["time_s"] / 60.0
+            soc_ax, raster_ax = axes[1 + 2 * k, col], axes[2 + 2 * k, col]
+            for i in cells:
+                soc_ax.plot(t, frame[f"soc_{i}"], label=f"cell {i + 1}")
+            soc_ax.set_ylabel(f"{labels.get(policy, policy)}\nSOC")
+            switches = frame[[f"switch_{i}" for i in cells]].to_numpy().T
+            raster_ax.imshow(switches, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+                             extent=(t.min(), t.max(), cells[-1] + 1.5, 0.5))
+            raster_ax.set_ylabel(f"{labels.get(policy, policy)}\nshunt on (cell)")
+            raster_ax.set_yticks([i + 1 for i in cells])
+        axes[1, col].legend(fontsize=6, ncol=len(cells))
+        axes[-1, col].set_xlabel("time [min]")
+    for ax in axes.ravel():
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_training_comparison(runs: dict[str, list], path: str | Path | None = None, *,
+                             metrics=("env_runners/episode_return_mean", "env_runners/usable_capacity_Ah",
+                                      "env_runners/soc_variance_mean", "env_runners/switch_count"),
+                             x: str = "num_env_steps_sampled_lifetime"):
+    """Training curves of several algorithms side by side: one column per algorithm (``runs``
+    maps its name to Tune trial folders), one row per metric, one line per trial, shared y
+    axis per row. Returns the figure; also written as PNG when ``path`` is given.
+
+    Raises:
+        FileNotFoundError: a trial folder without ``progress.csv``.
+    """
+    fig, axes = plt.subplots(len(metrics), len(runs), figsize=(5 * len(runs), 2.4 * len(metrics)), sharey="row",
+                             squeeze=False)
+    for col, (name, trials) in enumerate(runs.items()):
+        for trial in trials:
+            progress = Path(trial) / "progress.csv"
+            if not progress.is_file():
+                raise FileNotFoundError(f"{progress} not found: is {trial} a Tune trial folder?")
+            frame = pd.read_csv(progress)
+            for row, metric in enumerate(metrics):
+                if metric in frame and x in frame:
+                    axes[row, col].plot(frame[x], frame[metric], label=Path(trial).name[:28])
+        axes[0, col].set_title(name)
+        axes[-1, col].set_xlabel(x)
+        axes[0, col].legend(fontsize=6)
+    for row, metric in enumerate(metrics):
+        axes[row, 0].set_ylabel(metric.split("/")[-1])
+    for ax in axes.ravel():
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
