@@ -12,6 +12,10 @@ def test_shipped_experiments_validate_and_sweep_tasks():
     assert len(pack.config["debugging"]["seed"]["grid_search"]) >= 3
     cell = load_experiment("cell_sac")
     assert len(cell.env_config["parameter_set"]["grid_search"]) >= 2
+    for name, algorithm, action_format in (("balance_ppo", "PPO", "multi_discrete"), ("balance_dqn", "DQN", "discrete")):
+        balance = load_experiment(name)
+        assert balance.algorithm == algorithm and balance.env_config["action_format"] == action_format
+        assert balance.config["debugging"]["seed"]["grid_search"] == [0, 1, 2]
     smoke = load_experiment("pack_mbrl", smoke=True)
     assert smoke.stop["training_iteration"] < pack.stop["training_iteration"]
     assert smoke.env_config["soh_mean"] == pack.env_config["soh_mean"]  # deep merge keeps the rest
