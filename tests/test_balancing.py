@@ -140,6 +140,10 @@ def test_env_rejects_bad_actions_and_config_keys():
         PassiveBalancing({"pack_sed": 1})
     with pytest.raises(ValueError, match="valid: discharge-rest-charge"):
         PassiveBalancing({"profile": "udds"})
+    for key, value in (("soh", [0.9, 1.6]), ("initial_soc", [0.05, 0.5]), ("action_format", "multi_binary"),
+                       ("w_switch", -1.0)):
+        with pytest.raises(ValueError, match=key):
+            PassiveBalancing({key: value})
 
 
 def test_load_is_cut_when_the_first_cell_leaves_its_window_and_resumes_next_phase():

@@ -91,7 +91,7 @@ class BalancingSettings:
         if not 0.0 <= lo < hi <= 1.0 or not lo < self.initial_soc[0] <= self.initial_soc[1] < hi:
             raise ValueError(f"need 0 <= soc_window low < initial_soc <= high < 1, got soc_window={self.soc_window}, "
                              f"initial_soc={self.initial_soc}")
-        if not 0.5 < self.soh[0] and self.soh[1] <= 1.5:
+        if not (0.5 < self.soh[0] and self.soh[1] <= 1.5):
             raise ValueError(f"soh must lie in (0.5, 1.5], got {self.soh}")
         if not 0.0 <= self.resistance_spread < 0.5:
             raise ValueError(f"resistance_spread must be in [0, 0.5), got {self.resistance_spread}")
