@@ -14,7 +14,8 @@ stop: {training_iteration: 40}
 tune: {metric: env_runners/episode_return_mean, mode: max, checkpoint_frequency: 5}
 smoke: {stop: {training_iteration: 2}, config: {training: {...}}}   # deep-merged by --smoke
 ```
-Unknown keys anywhere raise :class:`ExperimentConfigError` naming the key.
+Unknown keys anywhere raise :class:`ExperimentConfigError` naming the key; before Ray starts,
+every grid variant's env config and AlgorithmConfig are checked (:func:`check_experiment`).
 """
 
 from __future__ import annotations
@@ -148,6 +149,58 @@ def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_roo
     return config
 
 
+def _grids(value, path: tuple = ()) -> list[tuple[tuple, list]]:
+    """(path, values) of every ``{grid_search: [...]}`` in a nested dict."""
+    if isinstance(value, dict):
+        if set(value) == {"grid_search"}:
+            return [(path, list(value["grid_search"]))]
+        return [g for k, v in value.items() for g in _grids(v, path + (k,))]
+    return []
+
+
+def _set_path(tree: dict, path: tuple, value) -> dict:
+    out = dict(tree)
+    out[path[0]] = value if len(path) == 1 else _set_path(tree[path[0]], path[1:], value)
+    return out
+
+
+def experiment_variants(spec: ExperimentSpec, *, limit: int = 64) -> list[ExperimentSpec]:
+    """The concrete experiments of ``spec``'s grid searches (env_config and config), each
+    grid replaced by one of its values; at most ``limit`` (the full product is small for
+    every shipped file)."""
+    import itertools
+
+    grids = _grids({"env_config": spec.env_config, "config": spec.config})
+    variants = []
+    for values in itertools.islice(itertools.product(*(v for _, v in grids)), limit):
+        tree = {"env_config": spec.env_config, "config": spec.config}
+        for (path, _), value in zip(grids, values):
+            tree = _set_path(tree, path, value)
+        variants.append(spec.model_copy(update=tree))
+    return variants
+
+
+def check_experiment(spec: ExperimentSpec, *, experiment: str, project_root: Path = PROJECT_ROOT) -> None:
+    """Everything that can be checked before Ray starts, for every grid variant: the env
+    config (the env's settings are built, no simulator) and RLlib's ``validate()`` of the
+    AlgorithmConfig.
+
+    Raises:
+        ExperimentConfigError: one line naming the experiment, the section and what is wrong.
+    """
+    env_class = ENV_CLASSES[spec.env]
+    for variant in experiment_variants(spec):
+        try:
+            env_class.check_config(variant.env_config)
+        except (TypeError, ValueError) as exc:
+            raise ExperimentConfigError(f"{experiment}: env_config: {str(exc).splitlines()[0]}") from exc
+        config = build_algorithm_config(variant, experiment=experiment, project_root=project_root)
+        try:
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise ExperimentConfigError(f"{experiment}: config: {str(exc).splitlines()[0]}") from exc
+
+
 def run_experiment(name: str, *, smoke: bool = False, address: str | None = None, resume: bool = False,
                    config_dir: Path = TUNE_CONFIG_DIR, project_root: Path = PROJECT_ROOT):
     """Run experiment ``name`` with Tune; results in ``<project_root>/ray_results/<name>``.
@@ -170,6 +223,7 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
     # end the run there.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     spec = load_experiment(name, smoke=smoke, config_dir=config_dir)
+    check_experiment(spec, experiment=name, project_root=project_root)  # before Ray starts
     config = build_algorithm_config(spec, experiment=name, project_root=project_root)
     storage = project_root / "ray_results"
     if not ray.is_initialized():
