@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig
 from rl_battery.envs import ENV_CLASSES
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TUNE_CONFIG_DIR = PROJECT_ROOT / "tune_configs"
+#: Folder names under the working folder (each overridable per run).
+CONFIG_DIR_NAME, STORAGE_DIR_NAME, OFFLINE_DIR_NAME = "tune_configs", "ray_results", "offline_data"
 #: AlgorithmConfig methods an experiment file may call.
 CONFIG_SECTIONS = ("training", "env_runners", "learners", "evaluation", "fault_tolerance", "reporting", "debugging", "resources", "rl_module")
 
@@ -64,8 +64,19 @@ class ExperimentSpec(BaseModel):
     smoke: dict[str, Any] = {}
 
 
-def available_experiments(config_dir: Path = TUNE_CONFIG_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+def _config_dir(config_dir: str | Path | None) -> Path:
+    """``config_dir``, or ``tune_configs/`` in the working folder."""
+    return Path(config_dir) if config_dir is not None else Path.cwd() / CONFIG_DIR_NAME
+
+
+def _root(project_root: str | Path | None) -> Path:
+    """The folder results and rollouts go under: ``project_root`` or the working folder."""
+    return Path(project_root).resolve() if project_root is not None else Path.cwd()
+
+
+def available_experiments(config_dir: str | Path | None = None) -> list[str]:
+    """Experiment names in ``config_dir`` (default ``tune_configs/`` in the working folder)."""
+    return sorted(p.stem for p in _config_dir(config_dir).glob("*.yaml"))
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -75,14 +86,16 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_experiment(name: str, *, smoke: bool = False, config_dir: Path = TUNE_CONFIG_DIR) -> ExperimentSpec:
-    """Load and validate ``<config_dir>/<name>.yaml`` (with its ``smoke`` override if asked).
+def load_experiment(name: str, *, smoke: bool = False, config_dir: str | Path | None = None) -> ExperimentSpec:
+    """Load and validate ``<config_dir>/<name>.yaml`` (with its ``smoke`` override if asked);
+    ``config_dir`` defaults to ``tune_configs/`` in the working folder.
 
     Raises:
         ExperimentConfigError: unknown experiment (lists the valid names), YAML error, or a
             validation error naming the bad key.
     """
-    path = Path(config_dir) / f"{name}.yaml"
+    config_dir = _config_dir(config_dir)
+    path = config_dir / f"{name}.yaml"
     if not path.is_file():
         raise ExperimentConfigError(
             f"unknown experiment {name!r}; valid experiments in {config_dir}: {', '.join(available_experiments(config_dir)) or '(none)'}"
@@ -125,11 +138,13 @@ def _algorithm_config_class(algorithm: str):
     return {"MBRL": MBRLConfig, "Reptile": ReptileConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
 
 
-def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_root: Path = PROJECT_ROOT):
+def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_root: str | Path | None = None,
+                           offline_data: str | Path | None = None):
     """ExperimentSpec -> RLlib AlgorithmConfig (with Tune grid searches left in place).
 
     The env is passed as its class, so env runners and restored checkpoints need no string
-    registration. MBRL writes its Parquet rollouts to ``<project_root>/offline_data/<experiment>``.
+    registration. MBRL writes its Parquet rollouts to ``<offline_data>/<experiment>``, by
+    default ``<project_root>/offline_data/<experiment>`` (``project_root``: the working folder).
 
     Raises:
         ExperimentConfigError: a config section got an argument RLlib does not accept.
@@ -140,7 +155,8 @@ def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_roo
     # Recreate a broken env inside its runner instead of restarting the runner (60 s).
     config.fault_tolerance(restart_failed_sub_environments=True)
     if spec.algorithm == "MBRL":
-        config.training(offline_data_dir=str(project_root / "offline_data" / experiment))
+        rollouts = Path(offline_data).resolve() if offline_data is not None else _root(project_root) / OFFLINE_DIR_NAME
+        config.training(offline_data_dir=str(rollouts / experiment))
     for section, kwargs in spec.config.items():
         try:
             getattr(config, section)(**_with_grid_search(kwargs))
@@ -180,7 +196,7 @@ def experiment_variants(spec: ExperimentSpec, *, limit: int = 64) -> list[Experi
     return variants
 
 
-def check_experiment(spec: ExperimentSpec, *, experiment: str, project_root: Path = PROJECT_ROOT) -> None:
+def check_experiment(spec: ExperimentSpec, *, experiment: str, project_root: str | Path | None = None) -> None:
     """Everything that can be checked before Ray starts, for every grid variant: the env
     config (the env's settings are built, no simulator) and RLlib's ``validate()`` of the
     AlgorithmConfig.
@@ -202,8 +218,15 @@ def check_experiment(spec: ExperimentSpec, *, experiment: str, project_root: Pat
 
 
 def run_experiment(name: str, *, smoke: bool = False, address: str | None = None, resume: bool = False,
-                   config_dir: Path = TUNE_CONFIG_DIR, project_root: Path = PROJECT_ROOT):
-    """Run experiment ``name`` with Tune; results in ``<project_root>/ray_results/<name>``.
+                   config_dir: str | Path | None = None, project_root: str | Path | None = None,
+                   storage_path: str | Path | None = None, offline_data: str | Path | None = None):
+    """Run experiment ``name`` with Tune; results in ``<storage_path>/<name>``.
+
+    Paths follow the working folder, never the installed package: the experiment file from
+    ``<config_dir>`` (default ``./tune_configs``), results to ``<storage_path>`` (default
+    ``<project_root>/ray_results``), MBRL rollouts to ``<offline_data>/<name>`` (default
+    ``<project_root>/offline_data``); ``project_root`` defaults to the working folder. On a
+    cluster, point ``storage_path`` and ``offline_data`` at storage every node shares.
 
     Args:
         smoke: apply the file's ``smoke`` override (a short run for demos and CI).
@@ -224,8 +247,8 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     spec = load_experiment(name, smoke=smoke, config_dir=config_dir)
     check_experiment(spec, experiment=name, project_root=project_root)  # before Ray starts
-    config = build_algorithm_config(spec, experiment=name, project_root=project_root)
-    storage = project_root / "ray_results"
+    config = build_algorithm_config(spec, experiment=name, project_root=project_root, offline_data=offline_data)
+    storage = Path(storage_path).resolve() if storage_path is not None else _root(project_root) / STORAGE_DIR_NAME
     if not ray.is_initialized():
         ray.init(address=address)
     trainable = config.algo_class

@@ -190,3 +190,17 @@ def test_set_condition_pins_ages_and_reports_the_bms_soh():
     assert env.samples_packs and obs[13] == pytest.approx(info["soh"])
     with pytest.raises(ValueError):
         env.set_condition(reported_soh=1.5)
+
+
+def test_import_rl_battery_alone_registers_every_env():
+    import subprocess
+    import sys
+
+    code = ("import gymnasium, rl_battery, sys; ids = [i for i in gymnasium.registry if i.endswith('-v0')]; "
+            "assert 'pybamm' not in sys.modules; env = gymnasium.make('PassiveBalancing-v0'); print(sorted(ids))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    from rl_battery.envs import ENV_CLASSES
+
+    for env_id in ENV_CLASSES:
+        assert env_id in proc.stdout
