@@ -248,12 +248,16 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
     spec = load_experiment(name, smoke=smoke, config_dir=config_dir)
     check_experiment(spec, experiment=name, project_root=project_root)  # before Ray starts
     config = build_algorithm_config(spec, experiment=name, project_root=project_root, offline_data=offline_data)
-    storage = Path(storage_path).resolve() if storage_path is not None else _root(project_root) / STORAGE_DIR_NAME
+    if storage_path is None:
+        storage = str(_root(project_root) / STORAGE_DIR_NAME)
+    else:  # a folder, or a URI Tune's pyarrow filesystem takes (s3://, gs://)
+        storage = str(storage_path) if "://" in str(storage_path) else str(Path(storage_path).resolve())
     if not ray.is_initialized():
         ray.init(address=address)
     trainable = config.algo_class
-    if resume and tune.Tuner.can_restore(str(storage / name)):
-        tuner = tune.Tuner.restore(str(storage / name), trainable=trainable, resume_errored=True)
+    run_dir = f"{storage.rstrip('/')}/{name}"
+    if resume and tune.Tuner.can_restore(run_dir):
+        tuner = tune.Tuner.restore(run_dir, trainable=trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(
             trainable,
@@ -263,7 +267,7 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
                 max_concurrent_trials=spec.tune.max_concurrent_trials,
             ),
             run_config=tune.RunConfig(
-                storage_path=str(storage),
+                storage_path=storage,
                 name=name,
                 stop=spec.stop,
                 checkpoint_config=tune.CheckpointConfig(
