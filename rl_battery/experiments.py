@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig
 from rl_battery.envs import ENV_CLASSES
+from rl_battery.progress import battery_reporter
 
 #: Folder names under the working folder (each overridable per run).
 CONFIG_DIR_NAME, STORAGE_DIR_NAME, OFFLINE_DIR_NAME = "tune_configs", "ray_results", "offline_data"
@@ -180,6 +181,12 @@ def _set_path(tree: dict, path: tuple, value) -> dict:
     return out
 
 
+def _column_key(path: tuple) -> str:
+    """A grid's path in the spec -> its key in the trial config Tune reports: env_config keys
+    stay nested (``env_config/pack_seed``), AlgorithmConfig settings are top-level (``seed``)."""
+    return "/".join(path) if path[0] == "env_config" else path[-1]
+
+
 def experiment_variants(spec: ExperimentSpec, *, limit: int = 64) -> list[ExperimentSpec]:
     """The concrete experiments of ``spec``'s grid searches (env_config and config), each
     grid replaced by one of its values; at most ``limit`` (the full product is small for
@@ -219,7 +226,8 @@ def check_experiment(spec: ExperimentSpec, *, experiment: str, project_root: str
 
 def run_experiment(name: str, *, smoke: bool = False, address: str | None = None, resume: bool = False,
                    config_dir: str | Path | None = None, project_root: str | Path | None = None,
-                   storage_path: str | Path | None = None, offline_data: str | Path | None = None):
+                   storage_path: str | Path | None = None, offline_data: str | Path | None = None,
+                   verbose: bool = False):
     """Run experiment ``name`` with Tune; results in ``<storage_path>/<name>``.
 
     Paths follow the working folder, never the installed package: the experiment file from
@@ -232,6 +240,7 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
         smoke: apply the file's ``smoke`` override (a short run for demos and CI).
         address: Ray cluster address (e.g. "auto"); None starts Ray embedded.
         resume: continue an interrupted run in the same folder if Tune can restore it.
+        verbose: more columns in the progress table, and Tune's per-trial result lines.
 
     Returns:
         The Tune ``ResultGrid``.
@@ -252,6 +261,16 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
         storage = str(_root(project_root) / STORAGE_DIR_NAME)
     else:  # a folder, or a URI Tune's pyarrow filesystem takes (s3://, gs://)
         storage = str(storage_path) if "://" in str(storage_path) else str(Path(storage_path).resolve())
+    # Tune's default output engine prints the best trial's whole config every update and
+    # ignores a custom reporter; the classic one takes ours (rl_battery.progress).
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    reporter = battery_reporter(
+        task="balancing" if spec.env == "PassiveBalancing-v0" else "charging",
+        # the seed always (an empty list would make Tune print the whole config again)
+        swept={"seed": "seed", **{_column_key(path): path[-1]
+                                  for path, _ in _grids({"env_config": spec.env_config, "config": spec.config})}},
+        mbrl=spec.algorithm == "MBRL", verbose=verbose,
+        stop_iterations=int(spec.stop["training_iteration"]) if "training_iteration" in spec.stop else None)
     if not ray.is_initialized():
         ray.init(address=address)
     trainable = config.algo_class
@@ -275,6 +294,8 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
                     checkpoint_at_end=True,
                 ),
                 failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
+                progress_reporter=reporter,
+                verbose=2 if verbose else 1,
             ),
         )
     return tuner.fit()
