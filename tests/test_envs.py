@@ -215,7 +215,7 @@ def test_soak_benchmark_reports_no_crash_on_every_env(tmp_path):
 
     out = tmp_path / "soak.json"
     script = Path(__file__).resolve().parents[1] / "scripts" / "bench_soak.py"
-    proc = subprocess.run([sys.executable, str(script), "--steps", "150", "--out", str(out)], capture_output=True,
+    proc = subprocess.run([sys.executable, str(script), "--steps", "220", "--out", str(out)], capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())["results"]
