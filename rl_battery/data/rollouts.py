@@ -31,6 +31,8 @@ the file's metadata under ``rl_battery.schema_version``.
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -106,6 +108,40 @@ def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
 #: resume rule); :func:`read_rollouts` never reads below it.
 SET_ASIDE_DIR = "set_aside"
 _reported: set[str] = set()
+_ITERATION = re.compile(r"^iter_(\d{6})_|_it(\d{6})_")
+
+
+def rollout_file_name(prefix: str, iteration: int) -> str:
+    """``<prefix>_it<iteration>_<random>.parquet`` (``iter_<iteration>_<random>.parquet`` for
+    the real transitions of a training iteration): the training iteration that wrote a file
+    is in its name, which is what the resume rule reads."""
+    tag = f"iter_{iteration:06d}" if prefix == "iter" else f"{prefix}_it{iteration:06d}"
+    return f"{tag}_{uuid.uuid4().hex[:6]}.parquet"
+
+
+def file_iteration(path: str | os.PathLike) -> int:
+    """The training iteration in a rollout file's name (:func:`rollout_file_name`).
+
+    Raises:
+        ValueError: the name carries no iteration.
+    """
+    match = _ITERATION.search(Path(path).name)
+    if not match:
+        raise ValueError(f"{Path(path).name} carries no training iteration (iter_NNNNNN_ or _itNNNNNN_)")
+    return int(match.group(1) or match.group(2))
+
+
+def set_aside(files: Iterable[Path], directory: str | os.PathLike, label: str) -> Path | None:
+    """Move ``files`` to ``<directory>/set_aside/<label>/`` (never read again by
+    :func:`read_rollouts`, kept for inspection); returns that folder, None if no file moved."""
+    files = list(files)
+    if not files:
+        return None
+    folder = Path(directory) / SET_ASIDE_DIR / label
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        Path(f).rename(folder / Path(f).name)
+    return folder
 
 
 def _usable(path: Path) -> str | None:
