@@ -49,9 +49,18 @@ def test_driver_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path, sig):
     while time.time() < deadline and len(list((tmp_path / "ray_results" / "tiny").glob("*/checkpoint_*"))) < 2:
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         time.sleep(1)
-    os.killpg(proc.pid, sig)  # the driver and everything it started
+    import psutil
+
+    started = psutil.Process(proc.pid).children(recursive=True)  # its Ray cluster, workers included
+    os.killpg(proc.pid, sig)
     proc.wait(timeout=120)
-    subprocess.run([str(Path(sys.executable).with_name("ray")), "stop", "--force"], capture_output=True, timeout=120)
+    # What survives the driver (SIGKILL leaves its Ray processes behind) goes too; only this
+    # run's processes, never `ray stop`, which would stop every Ray cluster of the user.
+    for child in started:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
     trial = next((tmp_path / "ray_results" / "tiny").glob("MBRL_*"))
     assert next(tmp_path.glob("offline_data/tiny/*"))
     resumed = _run(tmp_path, "--resume")
