@@ -254,6 +254,10 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
     # hold no finished episode and no episode-return metric yet; Tune's strict check would
     # end the run there.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # Tune saves its experiment state (which trial checkpoints exist) every 10 s or more; a
+    # driver killed in between is resumed from an older checkpoint, or from scratch. Every
+    # second instead (the state is small), so --resume starts from the newest checkpoint.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     spec = load_experiment(name, smoke=smoke, config_dir=config_dir)
     check_experiment(spec, experiment=name, project_root=project_root)  # before Ray starts
     config = build_algorithm_config(spec, experiment=name, project_root=project_root, offline_data=offline_data)
