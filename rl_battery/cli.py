@@ -99,7 +99,9 @@ def _soh_train(args) -> int:
 def _run(args) -> int:
     from rl_battery.experiments import run_experiment
 
-    grid = run_experiment(args.experiment, smoke=args.smoke, address=args.address, resume=args.resume)
+    grid = run_experiment(args.experiment, smoke=args.smoke, address=args.address, resume=args.resume,
+                          config_dir=args.config_dir, storage_path=args.storage_path, offline_data=args.offline_data,
+                          verbose=args.verbose)
     errors = [r for r in grid if r.error]
     for result in grid:
         ckpt = result.checkpoint.path if result.checkpoint else None
@@ -112,11 +114,19 @@ def _run(args) -> int:
 def rl_battery_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rl-battery", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run tune_configs/NAME.yaml with Tune (results in ray_results/NAME)")
+    run = sub.add_parser("run", help="run tune_configs/NAME.yaml with Tune (results in ray_results/NAME); "
+                                     "paths are relative to the working folder")
     run.add_argument("--experiment", required=True, help="name of a file in tune_configs/ without .yaml")
     run.add_argument("--smoke", action="store_true", help="apply the file's short `smoke` override")
     run.add_argument("--address", default=None, help="Ray cluster address, e.g. auto; default: start Ray embedded")
     run.add_argument("--resume", action="store_true", help="continue an interrupted run of the same experiment")
+    run.add_argument("--verbose", action="store_true",
+                     help="more columns in the progress table and Tune's per-trial result lines")
+    run.add_argument("--config-dir", default=None, help="folder of the experiment files (default ./tune_configs)")
+    run.add_argument("--storage-path", default=None,
+                     help="Tune results folder (default ./ray_results); on a cluster, storage every node shares")
+    run.add_argument("--offline-data", default=None,
+                     help="folder of the Parquet rollouts (default ./offline_data); on a cluster, shared storage")
     run.set_defaults(handler=_run)
     _add_soh(sub)
     _add_evaluate(sub)

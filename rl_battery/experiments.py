@@ -14,7 +14,8 @@ stop: {training_iteration: 40}
 tune: {metric: env_runners/episode_return_mean, mode: max, checkpoint_frequency: 5}
 smoke: {stop: {training_iteration: 2}, config: {training: {...}}}   # deep-merged by --smoke
 ```
-Unknown keys anywhere raise :class:`ExperimentConfigError` naming the key.
+Unknown keys anywhere raise :class:`ExperimentConfigError` naming the key; before Ray starts,
+every grid variant's env config and AlgorithmConfig are checked (:func:`check_experiment`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig
 from rl_battery.envs import ENV_CLASSES
+from rl_battery.progress import battery_reporter
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TUNE_CONFIG_DIR = PROJECT_ROOT / "tune_configs"
+#: Folder names under the working folder (each overridable per run).
+CONFIG_DIR_NAME, STORAGE_DIR_NAME, OFFLINE_DIR_NAME = "tune_configs", "ray_results", "offline_data"
 #: AlgorithmConfig methods an experiment file may call.
 CONFIG_SECTIONS = ("training", "env_runners", "learners", "evaluation", "fault_tolerance", "reporting", "debugging", "resources", "rl_module")
 
@@ -63,8 +65,19 @@ class ExperimentSpec(BaseModel):
     smoke: dict[str, Any] = {}
 
 
-def available_experiments(config_dir: Path = TUNE_CONFIG_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+def _config_dir(config_dir: str | Path | None) -> Path:
+    """``config_dir``, or ``tune_configs/`` in the working folder."""
+    return Path(config_dir) if config_dir is not None else Path.cwd() / CONFIG_DIR_NAME
+
+
+def _root(project_root: str | Path | None) -> Path:
+    """The folder results and rollouts go under: ``project_root`` or the working folder."""
+    return Path(project_root).resolve() if project_root is not None else Path.cwd()
+
+
+def available_experiments(config_dir: str | Path | None = None) -> list[str]:
+    """Experiment names in ``config_dir`` (default ``tune_configs/`` in the working folder)."""
+    return sorted(p.stem for p in _config_dir(config_dir).glob("*.yaml"))
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -74,14 +87,16 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_experiment(name: str, *, smoke: bool = False, config_dir: Path = TUNE_CONFIG_DIR) -> ExperimentSpec:
-    """Load and validate ``<config_dir>/<name>.yaml`` (with its ``smoke`` override if asked).
+def load_experiment(name: str, *, smoke: bool = False, config_dir: str | Path | None = None) -> ExperimentSpec:
+    """Load and validate ``<config_dir>/<name>.yaml`` (with its ``smoke`` override if asked);
+    ``config_dir`` defaults to ``tune_configs/`` in the working folder.
 
     Raises:
         ExperimentConfigError: unknown experiment (lists the valid names), YAML error, or a
             validation error naming the bad key.
     """
-    path = Path(config_dir) / f"{name}.yaml"
+    config_dir = _config_dir(config_dir)
+    path = config_dir / f"{name}.yaml"
     if not path.is_file():
         raise ExperimentConfigError(
             f"unknown experiment {name!r}; valid experiments in {config_dir}: {', '.join(available_experiments(config_dir)) or '(none)'}"
@@ -124,11 +139,13 @@ def _algorithm_config_class(algorithm: str):
     return {"MBRL": MBRLConfig, "Reptile": ReptileConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
 
 
-def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_root: Path = PROJECT_ROOT):
+def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_root: str | Path | None = None,
+                           offline_data: str | Path | None = None):
     """ExperimentSpec -> RLlib AlgorithmConfig (with Tune grid searches left in place).
 
     The env is passed as its class, so env runners and restored checkpoints need no string
-    registration. MBRL writes its Parquet rollouts to ``<project_root>/offline_data/<experiment>``.
+    registration. MBRL writes its Parquet rollouts to ``<offline_data>/<experiment>``, by
+    default ``<project_root>/offline_data/<experiment>`` (``project_root``: the working folder).
 
     Raises:
         ExperimentConfigError: a config section got an argument RLlib does not accept.
@@ -139,7 +156,8 @@ def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_roo
     # Recreate a broken env inside its runner instead of restarting the runner (60 s).
     config.fault_tolerance(restart_failed_sub_environments=True)
     if spec.algorithm == "MBRL":
-        config.training(offline_data_dir=str(project_root / "offline_data" / experiment))
+        rollouts = Path(offline_data).resolve() if offline_data is not None else _root(project_root) / OFFLINE_DIR_NAME
+        config.training(offline_data_dir=str(rollouts / experiment))
     for section, kwargs in spec.config.items():
         try:
             getattr(config, section)(**_with_grid_search(kwargs))
@@ -148,14 +166,81 @@ def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_roo
     return config
 
 
+def _grids(value, path: tuple = ()) -> list[tuple[tuple, list]]:
+    """(path, values) of every ``{grid_search: [...]}`` in a nested dict."""
+    if isinstance(value, dict):
+        if set(value) == {"grid_search"}:
+            return [(path, list(value["grid_search"]))]
+        return [g for k, v in value.items() for g in _grids(v, path + (k,))]
+    return []
+
+
+def _set_path(tree: dict, path: tuple, value) -> dict:
+    out = dict(tree)
+    out[path[0]] = value if len(path) == 1 else _set_path(tree[path[0]], path[1:], value)
+    return out
+
+
+def _column_key(path: tuple) -> str:
+    """A grid's path in the spec -> its key in the trial config Tune reports: env_config keys
+    stay nested (``env_config/pack_seed``), AlgorithmConfig settings are top-level (``seed``)."""
+    return "/".join(path) if path[0] == "env_config" else path[-1]
+
+
+def experiment_variants(spec: ExperimentSpec, *, limit: int = 64) -> list[ExperimentSpec]:
+    """The concrete experiments of ``spec``'s grid searches (env_config and config), each
+    grid replaced by one of its values; at most ``limit`` (the full product is small for
+    every shipped file)."""
+    import itertools
+
+    grids = _grids({"env_config": spec.env_config, "config": spec.config})
+    variants = []
+    for values in itertools.islice(itertools.product(*(v for _, v in grids)), limit):
+        tree = {"env_config": spec.env_config, "config": spec.config}
+        for (path, _), value in zip(grids, values):
+            tree = _set_path(tree, path, value)
+        variants.append(spec.model_copy(update=tree))
+    return variants
+
+
+def check_experiment(spec: ExperimentSpec, *, experiment: str, project_root: str | Path | None = None) -> None:
+    """Everything that can be checked before Ray starts, for every grid variant: the env
+    config (the env's settings are built, no simulator) and RLlib's ``validate()`` of the
+    AlgorithmConfig.
+
+    Raises:
+        ExperimentConfigError: one line naming the experiment, the section and what is wrong.
+    """
+    env_class = ENV_CLASSES[spec.env]
+    for variant in experiment_variants(spec):
+        try:
+            env_class.check_config(variant.env_config)
+        except (TypeError, ValueError) as exc:
+            raise ExperimentConfigError(f"{experiment}: env_config: {str(exc).splitlines()[0]}") from exc
+        config = build_algorithm_config(variant, experiment=experiment, project_root=project_root)
+        try:
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise ExperimentConfigError(f"{experiment}: config: {str(exc).splitlines()[0]}") from exc
+
+
 def run_experiment(name: str, *, smoke: bool = False, address: str | None = None, resume: bool = False,
-                   config_dir: Path = TUNE_CONFIG_DIR, project_root: Path = PROJECT_ROOT):
-    """Run experiment ``name`` with Tune; results in ``<project_root>/ray_results/<name>``.
+                   config_dir: str | Path | None = None, project_root: str | Path | None = None,
+                   storage_path: str | Path | None = None, offline_data: str | Path | None = None,
+                   verbose: bool = False):
+    """Run experiment ``name`` with Tune; results in ``<storage_path>/<name>``.
+
+    Paths follow the working folder, never the installed package: the experiment file from
+    ``<config_dir>`` (default ``./tune_configs``), results to ``<storage_path>`` (default
+    ``<project_root>/ray_results``), MBRL rollouts to ``<offline_data>/<name>`` (default
+    ``<project_root>/offline_data``); ``project_root`` defaults to the working folder. On a
+    cluster, point ``storage_path`` and ``offline_data`` at storage every node shares.
 
     Args:
         smoke: apply the file's ``smoke`` override (a short run for demos and CI).
         address: Ray cluster address (e.g. "auto"); None starts Ray embedded.
         resume: continue an interrupted run in the same folder if Tune can restore it.
+        verbose: more columns in the progress table, and Tune's per-trial result lines.
 
     Returns:
         The Tune ``ResultGrid``.
@@ -169,14 +254,33 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
     # hold no finished episode and no episode-return metric yet; Tune's strict check would
     # end the run there.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    # Tune saves its experiment state (which trial checkpoints exist) every 10 s or more; a
+    # driver killed in between is resumed from an older checkpoint, or from scratch. Every
+    # second instead (the state is small), so --resume starts from the newest checkpoint.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     spec = load_experiment(name, smoke=smoke, config_dir=config_dir)
-    config = build_algorithm_config(spec, experiment=name, project_root=project_root)
-    storage = project_root / "ray_results"
+    check_experiment(spec, experiment=name, project_root=project_root)  # before Ray starts
+    config = build_algorithm_config(spec, experiment=name, project_root=project_root, offline_data=offline_data)
+    if storage_path is None:
+        storage = str(_root(project_root) / STORAGE_DIR_NAME)
+    else:  # a folder, or a URI Tune's pyarrow filesystem takes (s3://, gs://)
+        storage = str(storage_path) if "://" in str(storage_path) else str(Path(storage_path).resolve())
+    # Tune's default output engine prints the best trial's whole config every update and
+    # ignores a custom reporter; the classic one takes ours (rl_battery.progress).
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    reporter = battery_reporter(
+        task="balancing" if spec.env == "PassiveBalancing-v0" else "charging",
+        # the seed always (an empty list would make Tune print the whole config again)
+        swept={"seed": "seed", **{_column_key(path): path[-1]
+                                  for path, _ in _grids({"env_config": spec.env_config, "config": spec.config})}},
+        mbrl=spec.algorithm == "MBRL", verbose=verbose,
+        stop_iterations=int(spec.stop["training_iteration"]) if "training_iteration" in spec.stop else None)
     if not ray.is_initialized():
         ray.init(address=address)
     trainable = config.algo_class
-    if resume and tune.Tuner.can_restore(str(storage / name)):
-        tuner = tune.Tuner.restore(str(storage / name), trainable=trainable, resume_errored=True)
+    run_dir = f"{storage.rstrip('/')}/{name}"
+    if resume and tune.Tuner.can_restore(run_dir):
+        tuner = tune.Tuner.restore(run_dir, trainable=trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(
             trainable,
@@ -186,7 +290,7 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
                 max_concurrent_trials=spec.tune.max_concurrent_trials,
             ),
             run_config=tune.RunConfig(
-                storage_path=str(storage),
+                storage_path=storage,
                 name=name,
                 stop=spec.stop,
                 checkpoint_config=tune.CheckpointConfig(
@@ -194,6 +298,8 @@ def run_experiment(name: str, *, smoke: bool = False, address: str | None = None
                     checkpoint_at_end=True,
                 ),
                 failure_config=tune.FailureConfig(max_failures=spec.tune.max_failures),
+                progress_reporter=reporter,
+                verbose=2 if verbose else 1,
             ),
         )
     return tuner.fit()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_fault_tolerance import TINY_MBRL
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 8266
@@ -16,6 +18,29 @@ PORT = 8266
 def _ray(*args, timeout=180, env=None):
     return subprocess.run([str(Path(sys.executable).with_name("ray")), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=env)
+
+
+def _job_status_via_api(env: dict, entrypoint: str) -> str:
+    """Submit ``entrypoint`` with the repository as working dir through the dashboard's job
+    API and wait for a terminal status."""
+    code = (
+        "import sys, time\n"
+        "from ray.job_submission import JobSubmissionClient\n"
+        f"client = JobSubmissionClient('http://127.0.0.1:{PORT}')\n"
+        f"job = client.submit_job(entrypoint={entrypoint!r}, runtime_env={{'working_dir': '.'}})\n"
+        "for _ in range(600):\n"
+        "    status = str(client.get_job_status(job)).split('.')[-1]\n"
+        "    if status in ('SUCCEEDED', 'FAILED', 'STOPPED'):\n"
+        "        break\n"
+        "    time.sleep(1)\n"
+        "print('STATUS', status)\n"
+        "print(client.get_job_logs(job)[-2000:], file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+    assert proc.returncode == 0 and "STATUS" in proc.stdout, (proc.stdout + proc.stderr)[-3000:]
+    status = proc.stdout.split("STATUS")[-1].strip()
+    assert status == "SUCCEEDED", proc.stderr[-2000:]
+    return status
 
 
 def test_job_submission_on_loopback(tmp_path):
@@ -33,5 +58,16 @@ def test_job_submission_on_loopback(tmp_path):
                    env=env, timeout=300)
         assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
         assert "JOB-OK 2.0" in job.stdout
+        # The README's submission of an MBRL run, checked through the dashboard's job API:
+        # it succeeds, and its results and rollouts are in the storage the command names.
+        (tmp_path / "configs").mkdir()
+        (tmp_path / "configs" / "tiny.yaml").write_text(TINY_MBRL.replace("training_iteration: 6", "training_iteration: 2"))
+        results, rollouts = tmp_path / "ray_results", tmp_path / "offline_data"
+        entrypoint = (f"python scripts/run_tune.py --experiment tiny --address auto --config-dir {tmp_path / 'configs'} "
+                      f"--storage-path {results} --offline-data {rollouts}")
+        status = _job_status_via_api(env, entrypoint)
+        assert status == "SUCCEEDED"
+        assert list(results.glob("tiny/MBRL_*/checkpoint_*"))
+        assert list(rollouts.glob("tiny/*/iter_*.parquet"))
     finally:
         _ray("stop", "--force", env=env)

@@ -80,3 +80,31 @@ def test_readable_by_ray_data(tmp_path):
         assert sorted(r["step_index"] for r in ds.take_all()) == [0, 1, 2, 3]
     finally:
         ray.shutdown()
+
+
+def test_corrupt_truncated_and_foreign_files_are_skipped_and_reported_once(tmp_path, caplog):
+    import logging
+
+    import pyarrow as pa
+
+    from rl_battery.data.rollouts import SET_ASIDE_DIR
+
+    good = write_table_atomic(transitions_table(_rows(4)), tmp_path / "good.parquet")
+    data = good.read_bytes()
+    (tmp_path / "truncated.parquet").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.parquet").write_bytes(b"not parquet at all")
+    pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "foreign.parquet")
+    stamped = pa.table({"x": [1]}).replace_schema_metadata({"rl_battery.schema_version": str(SCHEMA_VERSION)})
+    pq.write_table(stamped, tmp_path / "stamped.parquet")
+    old = transitions_table(_rows(2, "old")).replace_schema_metadata({"rl_battery.schema_version": "2"})
+    pq.write_table(old, tmp_path / "v2.parquet")
+    write_table_atomic(transitions_table(_rows(3, "aside")), tmp_path / SET_ASIDE_DIR / "attempt_x" / "a.parquet")
+    with caplog.at_level(logging.WARNING, logger="rl_battery.data.rollouts"):
+        table = read_rollouts(tmp_path)
+        again = read_rollouts(tmp_path)
+    assert len(table) == len(again) == 4 and set(table.column("episode_id").to_pylist()) == {"ep1"}
+    skipped = [r.getMessage() for r in caplog.records]
+    assert len(skipped) == 5  # once per bad file, not again on the second read
+    for name in ("truncated", "garbage", "foreign", "stamped", "v2"):
+        assert sum(f"{name}.parquet" in m for m in skipped) == 1
+    assert any("schema version 2" in m for m in skipped) and any("columns differ" in m for m in skipped)

@@ -234,3 +234,67 @@ def test_adaptive_cycles_age_the_pack_adapt_and_survive_restore(ray_session, tmp
     policy = load_checkpoint_policy(checkpoint)
     assert policy.cycle == 1 and isinstance(policy.surrogate, CombinedSurrogate)
     assert policy.condition["age_cycles"] == 1000 and "adapted in cycle 1" in policy.description
+
+
+def test_resume_reads_only_rollouts_from_before_the_checkpoint(ray_session, tmp_path):
+    from rl_battery.algorithms import MBRLConfig
+    from rl_battery.data import read_rollouts
+    from rl_battery.data.rollouts import SET_ASIDE_DIR, file_iteration
+    from rl_battery.envs import PackFastCharge
+
+    config = (
+        MBRLConfig()
+        .environment(PackFastCharge, env_config={"Np": 2, "Ns": 2, "pack_seed": 1})
+        .env_runners(num_env_runners=0, rollout_fragment_length=16)
+        .training(offline_data_dir=str(tmp_path), num_steps_sampled_before_learning_starts=16, num_updates_per_iteration=1,
+                  train_batch_size_per_learner=16, surrogate_hidden_size=16, surrogate_num_layers=1,
+                  surrogate_ensemble_size=2, surrogate_epochs=1, num_model_rollouts=8, prefill_policy="cccv",
+                  prefill_episodes=1)
+        .reporting(min_sample_timesteps_per_iteration=16, min_time_s_per_iteration=0)
+    )
+    algo = config.build_algo()
+    try:
+        algo.train()
+        checkpoint = algo.save_to_path(str(tmp_path / "checkpoint"))  # after 1 iteration
+        algo.train()  # iteration index 1: written after the checkpoint, then the driver "dies"
+        run_dir = algo.rollout_dir
+    finally:
+        algo.stop()
+    assert sorted(file_iteration(f) for f in run_dir.glob("*.parquet")) == [0, 0, 1]  # prefill, iter 0, iter 1
+    resumed = config.build_algo()
+    try:
+        resumed.restore_from_path(checkpoint)
+        assert resumed.rollout_dir == run_dir
+        kept = sorted(file_iteration(f) for f in run_dir.glob("*.parquet"))
+        aside = list((run_dir / SET_ASIDE_DIR).rglob("*.parquet"))
+        assert kept == [0, 0] and [file_iteration(f) for f in aside] == [1]
+        resumed.train()  # iteration index 1 again, by this attempt
+    finally:
+        resumed.stop()
+    assert sorted(file_iteration(f) for f in run_dir.glob("*.parquet")) == [0, 0, 1]
+    table = read_rollouts(run_dir)
+    assert len(set(table.column("episode_id").to_pylist())) >= 2
+
+
+def test_resume_rule_on_a_trial_folder_that_an_earlier_attempt_left(tmp_path):
+    """Tune's resume rebuilds the trial in the same folder: set-up sets the earlier attempt's
+    files aside, the restore brings back those from before the checkpoint."""
+    from types import SimpleNamespace
+
+    from rl_battery.algorithms.mbrl import MBRL
+    from rl_battery.data import read_rollouts, transitions_table, write_table_atomic
+    from rl_battery.data.rollouts import SET_ASIDE_DIR, rollout_file_name, set_aside
+    from tests.test_data import _rows
+
+    run = tmp_path / "trial"
+    for prefix, iteration in (("prefill", 0), ("iter", 0), ("iter", 1), ("iter", 2), ("cycle_001", 2)):
+        write_table_atomic(transitions_table(_rows(2, f"{prefix}{iteration}")), run / rollout_file_name(prefix, iteration))
+    algo = SimpleNamespace(rollout_dir=run, _attempt="attempt_2")
+    algo._rollout_files = lambda directory=None: MBRL._rollout_files(algo, directory)
+    algo._earlier_attempt = set_aside(algo._rollout_files(), run, "before_attempt_2")  # as set-up does
+    write_table_atomic(transitions_table(_rows(2, "prefill-again")), run / rollout_file_name("prefill", 0))
+    MBRL._apply_resume_rule(algo, run, 2)  # the checkpoint was taken after 2 iterations
+    episodes = set(read_rollouts(run).column("episode_id").to_pylist())
+    assert episodes == {"prefill0", "iter0", "iter1"}
+    assert {p.parent.name for p in (run / SET_ASIDE_DIR).rglob("*.parquet")} == {"before_attempt_2",
+                                                                                "attempt_2_superseded"}

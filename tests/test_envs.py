@@ -190,3 +190,38 @@ def test_set_condition_pins_ages_and_reports_the_bms_soh():
     assert env.samples_packs and obs[13] == pytest.approx(info["soh"])
     with pytest.raises(ValueError):
         env.set_condition(reported_soh=1.5)
+
+
+def test_import_rl_battery_alone_registers_every_env():
+    import subprocess
+    import sys
+
+    code = ("import gymnasium, rl_battery, sys; ids = [i for i in gymnasium.registry if i.endswith('-v0')]; "
+            "assert 'pybamm' not in sys.modules; env = gymnasium.make('PassiveBalancing-v0'); print(sorted(ids))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    from rl_battery.envs import ENV_CLASSES
+
+    for env_id in ENV_CLASSES:
+        assert env_id in proc.stdout
+
+
+@pytest.mark.slow
+def test_soak_benchmark_reports_no_crash_on_every_env(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "soak.json"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_soak.py"
+    proc = subprocess.run([sys.executable, str(script), "--steps", "220", "--out", str(out)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    from rl_battery.envs import ENV_CLASSES
+
+    assert [r["env"] for r in results] == list(ENV_CLASSES)
+    for r in results:
+        assert r["crashes"] == 0, r["crash_messages"]
+        assert r["episodes"] >= 1 and r["steps_per_s"] > 0 and r["rss_end_MB"] > 0

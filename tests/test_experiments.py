@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from rl_battery.cli import rl_battery_main
@@ -59,3 +61,38 @@ def test_mbrl_settings_survive_tunes_dict_round_trip(tmp_path):
                 "max_disagreement", "action_mode", "ageing_cycles_per_cycle"):
         assert getattr(again, key) == getattr(config, key), key
     assert again.env_runner_cls.__name__ == "BatteryEnvRunner"
+
+
+def test_bad_values_fail_in_one_line_before_ray_starts(tmp_path):
+    import ray
+
+    from rl_battery.experiments import run_experiment
+
+    cases = {
+        "ratio": ("algorithm: MBRL\nenv: PackFastCharge-v0\nconfig: {training: {synthetic_ratio: 1.5}}\n", "synthetic_ratio"),
+        "target": ("algorithm: SAC\nenv: CellFastCharge-v0\nenv_config: {target_soc: {grid_search: [0.8, 1.5]}}\n",
+                   "target_soc"),
+        "profile": ("algorithm: PPO\nenv: PassiveBalancing-v0\nenv_config: {profile: udds}\n", "discharge-rest-charge"),
+        "set": ("algorithm: SAC\nenv: CellFastCharge-v0\nenv_config: {parameter_set: Chen2021}\n", "Chen2020"),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+        with pytest.raises(ExperimentConfigError, match=expected) as info:
+            run_experiment(name, config_dir=tmp_path, project_root=tmp_path)
+        assert "\n" not in str(info.value) and str(info.value).startswith(f"{name}: ")
+        assert not ray.is_initialized()
+
+
+def test_paths_follow_the_working_folder_not_the_package(tmp_path, monkeypatch, capsys):
+    from rl_battery.experiments import available_experiments
+
+    repo_configs = Path.cwd() / "tune_configs"
+    monkeypatch.chdir(tmp_path)
+    assert available_experiments() == []  # nothing in ./tune_configs of this folder
+    assert rl_battery_main(["run", "--experiment", "pack_mbrl"]) == 2
+    assert f"valid experiments in {tmp_path / 'tune_configs'}" in capsys.readouterr().err
+    spec = load_experiment("pack_mbrl", config_dir=repo_configs)
+    assert build_algorithm_config(spec, experiment="pack_mbrl").offline_data_dir == str(tmp_path / "offline_data" / "pack_mbrl")
+    shared = tmp_path / "shared"
+    config = build_algorithm_config(spec, experiment="pack_mbrl", offline_data=shared)
+    assert config.offline_data_dir == str(shared / "pack_mbrl")

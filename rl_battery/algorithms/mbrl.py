@@ -66,6 +66,7 @@ to [-1, 1] and, with the shield, capped); the policy's squashed-Gaussian samples
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -96,7 +97,8 @@ from rl_battery.algorithms.adaptation import PackReference, adapt, parameter_tru
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import sac_updates
-from rl_battery.data.rollouts import read_rollouts, transitions_table, write_table_atomic
+from rl_battery.data.rollouts import (file_iteration, read_rollouts, rollout_file_name, set_aside,
+                                      transitions_table, write_table_atomic)
 from rl_battery.envs.rollout import run_episode
 from rl_battery.health import SOHEstimator
 from rl_battery.surrogate.differential import (
@@ -390,6 +392,11 @@ class MBRL(SAC):
                 raise ValueError(f"adaptive cycles need an env with set_condition (the pack env), got {cfg.env}")
             if cfg.soh_prior:
                 self._estimator = SOHEstimator.load(cfg.soh_estimator_path)
+        # The resume rule, part 1: a trial folder that already holds rollouts is an earlier,
+        # interrupted attempt of the same trial; its files are set aside before this attempt
+        # writes anything (restore() brings back those written before its checkpoint).
+        self._attempt = f"attempt_{time.strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:4]}"
+        self._earlier_attempt = set_aside(self._rollout_files(), self.rollout_dir, f"before_{self._attempt}")
         self._prefilled = 0
         if cfg.prefill_policy and cfg.prefill_episodes:
             self._prefilled = self._prefill(cfg.prefill_policy, cfg.prefill_episodes)
@@ -446,7 +453,7 @@ class MBRL(SAC):
         if not rows:
             return None
         table = transitions_table(rows)
-        write_table_atomic(table, self.rollout_dir / f"{prefix}_{uuid.uuid4().hex[:6]}.parquet")
+        write_table_atomic(table, self.rollout_dir / rollout_file_name(prefix, int(self.iteration)))
         self._remember(transition_arrays(table))
         return table
 
@@ -609,7 +616,7 @@ class MBRL(SAC):
             )
         self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
         self.local_replay_buffer.add(episodes)
-        table = self._write_episodes(episodes, source="real", prefix=f"iter_{self.iteration:06d}")
+        table = self._write_episodes(episodes, source="real", prefix="iter")
         self.metrics.log_value(("mbrl", "real_transitions_written"), 0 if table is None else len(table), reduce="sum")
         if table is not None and self._last_fit is not None:
             self._log_prediction_errors(table)
@@ -752,6 +759,7 @@ class MBRL(SAC):
                 "model": self.surrogate.state_dict(),
                 "optimizer": self.surrogate.optimizer.state_dict(),
                 "rollout_dir": str(self.rollout_dir),
+                "iteration": int(self.iteration),
             }
         if self._check_component("adaptive_cycles", components, not_components):
             state["adaptive_cycles"] = {
@@ -771,7 +779,7 @@ class MBRL(SAC):
         if "surrogate" in state:
             self.surrogate.load_state_dict(state["surrogate"]["model"])
             self.surrogate.optimizer.load_state_dict(state["surrogate"]["optimizer"])
-            self.rollout_dir = Path(state["surrogate"]["rollout_dir"])
+            self._apply_resume_rule(Path(state["surrogate"]["rollout_dir"]), state["surrogate"].get("iteration"))
             self._reload_window()
         if "adaptive_cycles" in state:
             self._set_cycle_state(state["adaptive_cycles"])
@@ -795,6 +803,31 @@ class MBRL(SAC):
         if cycles["condition"] is not None:
             self._local_env.set_condition(**cycles["condition"])
             self._set_runner_state(condition=cycles["condition"])
+
+    def _rollout_files(self, directory: Path | None = None) -> list[Path]:
+        """The run's readable rollout files (top level; not temporary, not set aside)."""
+        return sorted(p for p in (directory or self.rollout_dir).glob("*.parquet") if not p.name.startswith("."))
+
+    def _apply_resume_rule(self, restored_dir: Path, iteration: int | None) -> None:
+        """The resume rule, part 2 (restore from a checkpoint taken after ``iteration``
+        training iterations): the run goes on with exactly the rollouts written before the
+        checkpoint. Files written after it (iteration >= the checkpoint's) are set aside as
+        ``set_aside/after_iter_<N>_<attempt>/``; when an earlier attempt was set aside at
+        set-up, its files from before the checkpoint come back, and this attempt's own
+        set-up files (a second warm start) go to ``set_aside/<attempt>_superseded/``. So a
+        resumed trial never reads two files for the same iteration."""
+        if iteration is None:  # a checkpoint from before the rule: keep every file
+            self.rollout_dir = restored_dir
+            return
+        if restored_dir == self.rollout_dir and self._earlier_attempt is not None:
+            set_aside(self._rollout_files(), self.rollout_dir, f"{self._attempt}_superseded")
+            for f in self._rollout_files(self._earlier_attempt):
+                if file_iteration(f) < iteration:
+                    f.rename(self.rollout_dir / f.name)
+            self._earlier_attempt = None
+        self.rollout_dir = restored_dir
+        later = [f for f in self._rollout_files() if file_iteration(f) >= iteration]
+        set_aside(later, self.rollout_dir, f"after_iter_{iteration:06d}_{self._attempt}")
 
     def _reload_window(self) -> None:
         """After a restore: the window again holds the newest transitions of the run's files."""

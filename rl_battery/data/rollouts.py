@@ -31,6 +31,8 @@ the file's metadata under ``rl_battery.schema_version``.
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -102,23 +104,89 @@ def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+#: Sub-folder of a run's rollouts where files that must not be read are moved (see MBRL's
+#: resume rule); :func:`read_rollouts` never reads below it.
+SET_ASIDE_DIR = "set_aside"
+_reported: set[str] = set()
+_ITERATION = re.compile(r"^iter_(\d{6})_|_it(\d{6})_")
+
+
+def rollout_file_name(prefix: str, iteration: int) -> str:
+    """``<prefix>_it<iteration>_<random>.parquet`` (``iter_<iteration>_<random>.parquet`` for
+    the real transitions of a training iteration): the training iteration that wrote a file
+    is in its name, which is what the resume rule reads."""
+    tag = f"iter_{iteration:06d}" if prefix == "iter" else f"{prefix}_it{iteration:06d}"
+    return f"{tag}_{uuid.uuid4().hex[:6]}.parquet"
+
+
+def file_iteration(path: str | os.PathLike) -> int:
+    """The training iteration in a rollout file's name (:func:`rollout_file_name`).
+
+    Raises:
+        ValueError: the name carries no iteration.
+    """
+    match = _ITERATION.search(Path(path).name)
+    if not match:
+        raise ValueError(f"{Path(path).name} carries no training iteration (iter_NNNNNN_ or _itNNNNNN_)")
+    return int(match.group(1) or match.group(2))
+
+
+def set_aside(files: Iterable[Path], directory: str | os.PathLike, label: str) -> Path | None:
+    """Move ``files`` to ``<directory>/set_aside/<label>/`` (never read again by
+    :func:`read_rollouts`, kept for inspection); returns that folder, None if no file moved."""
+    files = list(files)
+    if not files:
+        return None
+    folder = Path(directory) / SET_ASIDE_DIR / label
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        Path(f).rename(folder / Path(f).name)
+    return folder
+
+
+def _usable(path: Path) -> str | None:
+    """None if ``path`` is a readable Parquet file of this schema version, else why not."""
+    try:
+        schema = pq.read_schema(path)  # the footer only: cheap
+    except (OSError, pa.ArrowException) as exc:
+        return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+    version = (schema.metadata or {}).get(b"rl_battery.schema_version", b"?").decode()
+    if version != str(SCHEMA_VERSION):
+        return f"rollout schema version {version}, expected {SCHEMA_VERSION}"
+    if not SCHEMA.remove_metadata().equals(schema.remove_metadata()):
+        return "columns differ from the rollout schema"
+    return None
+
+
 def read_rollouts(directory: str | os.PathLike, *, source: str | None = None) -> pa.Table:
     """Read every ``*.parquet`` under ``directory`` (recursively) into one table.
 
-    Temporary files of an interrupted write (``.*.tmp``) are ignored.
+    Temporary files of an interrupted write (``.*.tmp``) and anything below a
+    :data:`SET_ASIDE_DIR` folder are ignored. A corrupt or truncated file, or one of another
+    schema version or columns, is skipped with one warning per file (logged once per
+    process), never read and never fatal.
 
     Raises:
-        FileNotFoundError: no Parquet file under ``directory``.
-        ValueError: a file has another schema version.
+        FileNotFoundError: no readable Parquet file under ``directory``.
     """
-    files = sorted(p for p in Path(directory).rglob("*.parquet") if not p.name.startswith("."))
-    if not files:
-        raise FileNotFoundError(f"no Parquet rollouts under {directory}")
-    for f in files:  # footer reads only: cheap
-        version = (pq.read_schema(f).metadata or {}).get(b"rl_battery.schema_version", b"?").decode()
-        if version != str(SCHEMA_VERSION):
-            raise ValueError(f"{f} has rollout schema version {version}, expected {SCHEMA_VERSION}")
-    table = ds.dataset([str(f) for f in files], schema=SCHEMA, format="parquet").to_table()
+    import logging
+
+    files = sorted(p for p in Path(directory).rglob("*.parquet")
+                   if not p.name.startswith(".") and SET_ASIDE_DIR not in p.relative_to(directory).parts)
+    tables = []
+    for f in files:
+        problem = _usable(f)
+        if problem is None:
+            try:  # a valid footer over damaged data pages fails only here
+                tables.append(ds.dataset(str(f), schema=SCHEMA, format="parquet").to_table())
+            except (OSError, pa.ArrowException) as exc:
+                problem = f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        if problem is not None and str(f) not in _reported:
+            _reported.add(str(f))
+            logging.getLogger(__name__).warning("skipping rollout file %s: %s", f, problem)
+    if not tables:
+        raise FileNotFoundError(f"no readable Parquet rollouts under {directory}")
+    table = pa.concat_tables(tables)
     if source is not None:
         table = table.filter(ds.field("source") == source)
     return table

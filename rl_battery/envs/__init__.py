@@ -1,10 +1,8 @@
-"""Gymnasium environments over rl_battery.sim; importing this module registers them.
+"""Gymnasium environments over rl_battery.sim (``import rl_battery`` registers their ids).
 
 ``gymnasium.make("CellFastCharge-v0", **env_config)``, ``gymnasium.make("PackFastCharge-v0", ...)``
-and ``gymnasium.make("PassiveBalancing-v0", ...)`` work after ``import rl_battery.envs``.
+and ``gymnasium.make("PassiveBalancing-v0", ...)`` work after ``import rl_battery``.
 """
-
-import gymnasium as gym
 
 from rl_battery.envs.cell_fast_charge import CellFastCharge
 from rl_battery.envs.metrics import BALANCING_METRIC_KEYS, METRIC_KEYS, BalancingMetrics, EpisodeMetrics
@@ -17,10 +15,6 @@ from rl_battery.envs.step_record import StepRecord
 #: Registered environment ids -> classes (the experiments layer resolves YAML names here).
 ENV_CLASSES = {"CellFastCharge-v0": CellFastCharge, "PackFastCharge-v0": PackFastCharge,
                "PassiveBalancing-v0": PassiveBalancing}
-
-for _env_id, _cls in ENV_CLASSES.items():
-    if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point=f"{_cls.__module__}:{_cls.__name__}")
 
 __all__ = [
     "CellFastCharge", "PackFastCharge", "PassiveBalancing", "ENV_CLASSES", "METRIC_KEYS", "EpisodeMetrics",

@@ -61,6 +61,17 @@ class FastChargeEnv(gym.Env, ABC):
         return {}
 
     @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """Check an env_config without building a simulator: every key known, every shared
+        setting in range, the parameter set supported.
+
+        Raises:
+            TypeError: an unknown key (the message lists the valid ones).
+            ValueError: a value outside its range, or an unknown parameter set.
+        """
+        split_env_config(cls, config, cls._settings_defaults(config))
+
+    @classmethod
     def pinned_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         """``config`` with any per-episode task sampling replaced by one fixed task, so that
         a policy and the reference controllers (whose searches run many episodes) are

@@ -106,6 +106,15 @@ class PassiveBalancing(gym.Env):
         self._metrics = BalancingMetrics()
         self._last: BalancingStepRecord | None = None
 
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """Check an env_config without building a simulator (:class:`BalancingSettings`).
+
+        Raises:
+            ValueError: an unknown key (the message lists the valid ones) or a bad value.
+        """
+        BalancingSettings.from_config(config)
+
     # ------------------------------------------------------------------ helpers
     @property
     def n_cells(self) -> int:

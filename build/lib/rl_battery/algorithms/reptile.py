@@ -1,0 +1,295 @@
+"""Reptile meta-learning of SAC across battery tasks, as an RLlib Algorithm.
+
+Reptile (Nichol, Achiam and Schulman 2018, "On First-Order Meta-Learning Algorithms",
+arXiv:1803.02999, Algorithm 1): keep meta weights phi; for a sampled task, train from phi
+with the inner learner to weights W; move ``phi <- phi + meta_lr * (W - phi)``. Here the
+inner learner is RLlib's SAC (its RLModule and Learner: policy, twin Q and target nets,
+all interpolated), and a task is a cell: a PyBaMM parameter set, optionally with an
+ambient temperature and a start-SOC range drawn per task.
+
+One ``training_step`` (= one iteration):
+  1. draw a task from ``meta_tasks`` (and ``task_ambient_temperature_K`` /
+     ``task_initial_soc`` ranges) with the run's seeded generator;
+  2. load phi into the Learner and the env runners, and set the task on every env runner
+     (:class:`rl_battery.algorithms.env_runner.BatteryEnvRunner` keeps it as restorable
+     state and restarts its episodes, so no episode mixes two tasks);
+  3. ``inner_steps`` x (sample ``rollout_fragment_length`` steps per runner -> the task's
+     own replay buffer -> ``inner_updates_per_step`` SAC updates); every sampled fragment's
+     ``task_id`` is checked against the task (``reptile/fragments_on_other_task`` must stay
+     0: the original meta-RL code silently reset every episode to Chen2020);
+  4. the Reptile step on phi, then phi goes back to the Learner and the env runners, so
+     evaluation and checkpoints act with the meta weights.
+
+Each task keeps its own replay buffer (in memory, bounded by the replay buffer capacity;
+not checkpointed: a restored run refills them). The Learner's optimizer state carries over
+from task to task (not reset). Checkpoints hold phi, the task generator's state and the
+per-task counts. :meth:`Reptile.adapt` fine-tunes phi on one task for a few episodes (the
+adaptation study, and SAC from scratch when called on a fresh algorithm).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.algorithms.sac import SAC, SACConfig
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
+
+from rl_battery.algorithms.env_runner import BatteryEnvRunner
+from rl_battery.algorithms.updates import sac_updates, sync_weights
+from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
+
+
+def _numpy_weights(weights) -> dict:
+    """A nested weights dict with every tensor as an independent numpy array."""
+    if isinstance(weights, dict):
+        return {k: _numpy_weights(v) for k, v in weights.items()}
+    if hasattr(weights, "detach"):
+        return weights.detach().cpu().numpy().copy()
+    return np.array(weights, copy=True)
+
+
+def _interpolate(meta: dict, adapted: dict, rate: float) -> dict:
+    """meta + rate * (adapted - meta), leaf by leaf."""
+    if isinstance(meta, dict):
+        return {k: _interpolate(meta[k], adapted[k], rate) for k in meta}
+    if np.issubdtype(np.asarray(meta).dtype, np.floating):
+        return meta + rate * (np.asarray(adapted, meta.dtype) - meta)
+    return np.array(adapted, copy=True)  # counters and other integer state: take the new one
+
+
+def _squared_distance(a: dict, b: dict) -> float:
+    if isinstance(a, dict):
+        return sum(_squared_distance(a[k], b[k]) for k in a)
+    if np.issubdtype(np.asarray(a).dtype, np.floating):
+        return float(np.sum((np.asarray(b, np.float64) - np.asarray(a, np.float64)) ** 2))
+    return 0.0
+
+
+class ReptileConfig(SACConfig):
+    """SAC's config plus Reptile's (:meth:`training`); the env must have ``set_task``
+    (``CellFastCharge-v0``)."""
+
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class or Reptile)
+        self.meta_lr = 0.3
+        self.meta_tasks: list[str] = ["Chen2020", "Mohtat2020", "Ai2020", "OKane2022", "Marquis2019"]
+        self.task_ambient_temperature_K: list[float] | None = None
+        self.task_initial_soc: list[float] | None = None
+        self.inner_steps = 4
+        self.inner_updates_per_step = 16
+        self.env_runner_cls = BatteryEnvRunner
+        # One Reptile step per iteration: RLlib would otherwise repeat training_step until
+        # its sample minimum is met, mixing several tasks in one iteration.
+        self.min_sample_timesteps_per_iteration = 0
+        self.min_time_s_per_iteration = 0
+
+    @override(SACConfig)
+    def training(self, *, meta_lr=NotProvided, meta_tasks=NotProvided, task_ambient_temperature_K=NotProvided,
+                 task_initial_soc=NotProvided, inner_steps=NotProvided, inner_updates_per_step=NotProvided,
+                 **kwargs) -> "ReptileConfig":
+        """Reptile's settings, and every argument of ``SACConfig.training``.
+
+        Args:
+            meta_lr: Reptile's outer step size epsilon in (0, 1]: the share of the way the
+                meta weights move toward the task-adapted ones. Default 0.3.
+            meta_tasks: the training tasks' PyBaMM parameter sets (names from
+                ``SUPPORTED_PARAMETER_SETS``). Default the five of cell_reptile's training
+                split: Chen2020, Mohtat2020, Ai2020, OKane2022, Marquis2019.
+            task_ambient_temperature_K: [low, high] [K] to draw each task's ambient
+                temperature from, or None (the env_config's).
+            task_initial_soc: [low, high] start-SOC range given to each task, or None (the
+                env_config's).
+            inner_steps: SAC training steps (sample + updates) per task, >= 1. Default 4.
+            inner_updates_per_step: SAC updates per inner step, >= 1. Default 16.
+        """
+        super().training(**kwargs)
+        for name, value in (("meta_lr", meta_lr), ("meta_tasks", meta_tasks),
+                            ("task_ambient_temperature_K", task_ambient_temperature_K),
+                            ("task_initial_soc", task_initial_soc), ("inner_steps", inner_steps),
+                            ("inner_updates_per_step", inner_updates_per_step)):
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    @override(SACConfig)
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 < float(self.meta_lr) <= 1.0:
+            self._value_error(f"meta_lr must be in (0, 1], got {self.meta_lr}")
+        if not self.meta_tasks:
+            self._value_error("meta_tasks must name at least one parameter set")
+        unknown = [t for t in self.meta_tasks if t not in SUPPORTED_PARAMETER_SETS]
+        if unknown:
+            self._value_error(f"meta_tasks: unknown parameter set(s) {unknown}; valid: {', '.join(SUPPORTED_PARAMETER_SETS)}")
+        for name in ("task_ambient_temperature_K", "task_initial_soc"):
+            value = getattr(self, name)
+            if value is not None and (len(value) != 2 or not value[0] <= value[1]):
+                self._value_error(f"{name} must be [low, high] with low <= high, got {value}")
+        if int(self.inner_steps) < 1 or int(self.inner_updates_per_step) < 1:
+            self._value_error(f"inner_steps and inner_updates_per_step must be >= 1, got "
+                              f"{self.inner_steps}, {self.inner_updates_per_step}")
+
+
+class Reptile(SAC):
+    """Reptile over SAC; see the module docstring."""
+
+    @classmethod
+    @override(SAC)
+    def get_default_config(cls) -> ReptileConfig:
+        return ReptileConfig()
+
+    @override(SAC)
+    def setup(self, config) -> None:
+        super().setup(config)
+        self.meta_weights = _numpy_weights(self.learner_group.get_weights())
+        self._rng = np.random.default_rng(int(self.config.seed or 0))
+        self._empty_buffer = copy.deepcopy(self.local_replay_buffer)
+        self._buffers: dict[str, Any] = {}
+        self.task: dict[str, Any] | None = None
+        self.task_counts: dict[str, int] = {}
+        self._adaptation_buffer = None
+        self._adaptation_start = None
+
+    # ------------------------------------------------------------------ tasks
+    def sample_task(self) -> dict[str, Any]:
+        """The next task: ``{"parameter_set", ["ambient_temperature_K"], ["initial_soc"]}``."""
+        cfg = self.config
+        task: dict[str, Any] = {"parameter_set": str(self._rng.choice(cfg.meta_tasks))}
+        if cfg.task_ambient_temperature_K is not None:
+            task["ambient_temperature_K"] = float(self._rng.uniform(*cfg.task_ambient_temperature_K))
+        if cfg.task_initial_soc is not None:
+            task["initial_soc"] = [float(v) for v in cfg.task_initial_soc]
+        return task
+
+    def set_task(self, task: dict[str, Any]) -> None:
+        """Set ``task`` on every env runner (the local one too) as restorable state."""
+        self.task = dict(task)
+        self.env_runner_group.foreach_env_runner(lambda runner: runner.set_battery_state(task=dict(task)),
+                                                 local_env_runner=True)
+
+    def _load(self, weights: dict) -> None:
+        self.learner_group.set_weights(weights)
+        sync_weights(self, force=True)
+
+    # ------------------------------------------------------------------ training
+    @override(SAC)
+    def training_step(self) -> None:
+        cfg = self.config
+        task = self.sample_task()
+        self._load(self.meta_weights)
+        self.set_task(task)
+        name = task["parameter_set"]
+        buffer = self._buffers.setdefault(name, copy.deepcopy(self._empty_buffer))
+        on_task = other_task = 0
+        for _ in range(int(cfg.inner_steps)):
+            with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+                fragments, runner_results = synchronous_parallel_sample(
+                    worker_set=self.env_runner_group, concat=True, sample_timeout_s=cfg.sample_timeout_s,
+                    _uses_new_env_runners=True, _return_metrics=True)
+            self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
+            for fragment in fragments:
+                infos = fragment.get_infos()
+                if len(infos) and infos[-1].get("task_id") == f"cell:{name}":
+                    on_task += 1
+                else:
+                    other_task += 1
+            buffer.add(fragments)
+            sampled = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+            if sampled >= cfg.num_steps_sampled_before_learning_starts:
+                sac_updates(self, buffer, num_updates=int(cfg.inner_updates_per_step))
+        adapted = _numpy_weights(self.learner_group.get_weights())
+        step = _squared_distance(self.meta_weights, adapted)
+        self.meta_weights = _interpolate(self.meta_weights, adapted, float(cfg.meta_lr))
+        self._load(self.meta_weights)
+        self.task_counts[name] = self.task_counts.get(name, 0) + 1
+        for key, value in (("task_index", SUPPORTED_PARAMETER_SETS.index(name)),
+                           ("task_ambient_temperature_K", task.get("ambient_temperature_K", float("nan"))),
+                           ("fragments_on_task", on_task), ("fragments_on_other_task", other_task),
+                           ("adapted_distance", math.sqrt(step)), ("task_buffer_size", buffer.get_num_timesteps()),
+                           ("tasks_seen", len(self.task_counts))):
+            self.metrics.log_value(("reptile", key), float(value), window=1)
+
+    def adapt(self, task: dict[str, Any], *, num_episodes: int, updates_per_step: float = 1.0,
+              start_from_meta: bool = True) -> dict[str, float]:
+        """Fine-tune on one task with online SAC: ``num_episodes`` times, one whole episode
+        (exploring) on the local env runner into a fresh buffer, then
+        ``ceil(updates_per_step * its steps)`` SAC updates. The Learner and the env runners
+        then hold the adapted weights (:meth:`restore_meta` goes back). On a fresh
+        algorithm with ``start_from_meta=False`` this is SAC from scratch with the same
+        episodes and updates. ``num_episodes = 0`` keeps the starting weights.
+
+        Returns:
+            {"episodes", "env_steps", "updates", "mean_return"} of the adaptation episodes.
+        """
+        self.begin_adaptation(task, start_from_meta=start_from_meta)
+        return self.adapt_more(num_episodes, updates_per_step=updates_per_step)
+
+    def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True) -> None:
+        """Start an adaptation on ``task`` (:meth:`adapt`): the Learner as it was before the
+        first adaptation (weights and optimizer state, so adaptations never build on each
+        other), then the meta weights (or, with ``start_from_meta=False``, those weights),
+        the task on the env runners, an empty adaptation buffer."""
+        if self._adaptation_start is None:
+            self._adaptation_start = self.learner_group.get_state()
+        self.learner_group.set_state(self._adaptation_start)
+        if start_from_meta:
+            self._load(self.meta_weights)
+        else:
+            sync_weights(self, force=True)
+        self.set_task(task)
+        self._adaptation_buffer = copy.deepcopy(self._empty_buffer)
+
+    def adapt_more(self, num_episodes: int, *, updates_per_step: float = 1.0) -> dict[str, float]:
+        """Continue the adaptation begun by :meth:`begin_adaptation` by ``num_episodes``
+        episodes, each followed by its updates (:meth:`adapt`).
+
+        Raises:
+            RuntimeError: no adaptation was begun.
+        """
+        buffer = getattr(self, "_adaptation_buffer", None)
+        if buffer is None:
+            raise RuntimeError("call begin_adaptation(task) first")
+        steps = updates = 0
+        returns = []
+        for _ in range(max(int(num_episodes), 0)):
+            episodes = self.env_runner.sample(num_episodes=1, explore=True)
+            buffer.add(episodes)
+            n = int(sum(len(e) for e in episodes))
+            steps += n
+            returns += [e.get_return() for e in episodes]
+            k = int(math.ceil(updates_per_step * n))
+            sac_updates(self, buffer, num_updates=k)
+            updates += k
+        return {"episodes": len(returns), "env_steps": steps, "updates": updates,
+                "mean_return": float(np.mean(returns)) if returns else float("nan")}
+
+    def restore_meta(self) -> None:
+        """The meta weights back into the Learner and the env runners."""
+        self._load(self.meta_weights)
+
+    # ------------------------------------------------------------------ checkpoints
+    @override(SAC)
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component("reptile", components, not_components):
+            state["reptile"] = {"meta_weights": self.meta_weights, "rng": self._rng.bit_generator.state,
+                                "task": self.task, "task_counts": dict(self.task_counts)}
+        return state
+
+    @override(SAC)
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        if "reptile" in state:
+            saved = state["reptile"]
+            self.meta_weights = _numpy_weights(saved["meta_weights"])
+            self._rng.bit_generator.state = saved["rng"]
+            self.task_counts = dict(saved["task_counts"])
+            if saved["task"] is not None:
+                self.set_task(saved["task"])
+            self._load(self.meta_weights)

@@ -1,0 +1,211 @@
+"""`CellFastCharge-v0`: fast charging of one PyBaMM SPMe cell under voltage, temperature and
+lithium-plating limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rl_battery.envs.charging import (
+    OBS_BOUND,
+    TEMPERATURE_OFFSET_K,
+    TEMPERATURE_SCALE_K,
+    VOLTAGE_OFFSET_V,
+    VOLTAGE_SCALE_V,
+    FastChargeEnv,
+)
+from rl_battery.envs.step_record import StepRecord
+from rl_battery.sim.cell import CellSimulator, CellStepResult
+from rl_battery.sim.parameters import cell_ratings
+
+PLATING_SCALE_V = 0.1
+
+
+class CellFastCharge(FastChargeEnv):
+    """Charge one lithium-ion cell (PyBaMM SPMe + lumped thermal) fast and safely.
+
+    ## Description
+    Every ``dt_s`` (90 s) the agent sets the charging current of a cell simulated by
+    :class:`rl_battery.sim.CellSimulator` with any supported PyBaMM parameter set. The
+    current range is given in C-rates of the set's nominal capacity (default 0.2C to 1.5C,
+    the range of the meta-RL fast-charging work this project grew from: 1 A to 7.5 A for the
+    5 Ah LG M50 cell of Chen2020 / OKane2022), so one experiment file fits every set; it may
+    be given in amperes instead (``min_current_A`` / ``max_current_A``). The voltage limit
+    defaults to the set's own "Upper voltage cut-off [V]" (4.1 V Marquis2019, 4.4 V
+    ORegan2022, 4.2 V the others).
+
+    Lithium plating: the indicator is the negative electrode's surface potential difference
+    phi_s - phi_e at the separator (PyBaMM's "Negative electrode surface potential difference
+    at separator interface [V]"), the lowest across the electrode. Below 0 V, lithium
+    plating is thermodynamically possible (Li/Li+ equilibrium); it is a threshold, not a
+    plating rate, for every set. Of the supported sets only OKane2022 and Ecker2015 carry
+    plating kinetic parameters (OKane2022's "partially reversible" plating model, O'Kane et
+    al. 2022, PCCP 24 7909); this env does not enable that submodel, so no lithium is lost
+    to plating in any set, and for all eight the indicator means "plating possible here".
+    With ``plating_is_constraint`` a step whose in-step minimum falls below
+    ``plating_limit_V`` (default 0 V) is a violation, and the reference controllers keep
+    it above.
+
+    ## Action Space
+    `Box(-1, 1, (1,), float32)`: -1 -> `min_current_A`, +1 -> `max_current_A`, linear in
+    between; out-of-range values are clipped, non-finite values end the episode (see
+    Episode End).
+
+    ## Observation Space
+    `Box(-10, 10, (9,), float32)`, (value - offset) / scale. Entries 5-8 say which limits
+    apply, so one policy can serve several sets and settings:
+
+    | Num | Observation | offset | scale |
+    |-----|-------------|--------|-------|
+    | 0 | SOC [-] | 0 | 1 |
+    | 1 | terminal voltage [V] | 3.7 V | 0.5 V |
+    | 2 | cell temperature [K] | 298.15 K | 20 K |
+    | 3 | plating indicator [V] (phi_s - phi_e at the separator, min over the step) | 0 | 0.1 V |
+    | 4 | charging current of the last step [A] | 0 | `max_current_A` |
+    | 5 | voltage limit [V] | 3.7 V | 0.5 V |
+    | 6 | temperature limit [K] | 298.15 K | 20 K |
+    | 7 | `max_current_A` as a C-rate [1/h] | 0 | 1 |
+    | 8 | plating is a constraint (1) or not (0) | 0 | 1 |
+
+    ## Rewards
+    ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim) - w_T * max(0, T_max - T_lim)
+    - w_plating * max(0, phi_lim - phi_min)``: in-step maxima of voltage and temperature and
+    the in-step minimum of the plating indicator. The safety cut-off and failures add
+    ``-failure_penalty``.
+
+    ## Starting State
+    At rest at ambient temperature, SOC uniform in ``initial_soc`` (number or [low, high];
+    default 0.1), SOC measured in the set's own stoichiometry window.
+
+    ## Episode End
+    * Terminated: SOC >= ``target_soc`` (default 0.8).
+    * Terminated with reward ``-failure_penalty``: solver failure (`info["solver_error"]`),
+      non-finite action (`info["invalid_action"]`, never sent to the solver), or PyBaMM's
+      hard voltage cut-off at V_lim + 0.3 V (`info["safety_event"]`).
+    * Truncated: ``max_steps`` (default 60 steps = 90 min).
+
+    ## Arguments
+    ``gymnasium.make("CellFastCharge-v0", **env_config)`` with its own arguments
+    ``parameter_set`` ("Chen2020"; unknown names raise `UnknownParameterSetError` listing the
+    valid ones), ``min_c_rate`` (0.2) and ``max_c_rate`` (1.5) [1/h], and every field of
+    :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` /
+    ``max_current_A`` (default: the C-rates times the set's nominal capacity),
+    ``target_soc`` (0.8), ``initial_soc`` (0.1), ``max_steps`` (60), ``dt_s`` (90),
+    ``ambient_temperature_K`` (298.15), ``voltage_limit_V`` (the set's upper cut-off),
+    ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0), ``plating_is_constraint``
+    (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V), ``w_T`` (1 per K),
+    ``w_plating`` (100 per V here), ``failure_penalty`` (50). Unknown keys raise
+    `TypeError` listing the valid ones.
+
+    ## Tasks
+    :meth:`set_task` switches the parameter set, the ambient temperature and the start SOC
+    between episodes (Reptile meta-learning sets the task on every env runner this way);
+    limits the env_config gave in amperes or volts stay, the others follow the new set.
+    """
+
+    #: Settings that follow the parameter set unless the env_config gives them.
+    _RATED_SETTINGS = ("min_current_A", "max_current_A", "voltage_limit_V")
+
+    @classmethod
+    def _settings_defaults(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {"w_plating": 100.0, **cls._rated_defaults(
+            config.get("parameter_set", "Chen2020"), config.get("min_c_rate", 0.2), config.get("max_c_rate", 1.5))}
+
+    @staticmethod
+    def _rated_defaults(parameter_set, min_c_rate: float, max_c_rate: float) -> dict[str, float]:
+        """The current range [A] from C-rates and the voltage limit [V] of ``parameter_set``."""
+        if not 0.0 <= min_c_rate < max_c_rate:
+            raise ValueError(f"need 0 <= min_c_rate < max_c_rate, got {min_c_rate}, {max_c_rate}")
+        ratings = cell_ratings(parameter_set)
+        return {"min_current_A": min_c_rate * ratings.nominal_capacity_Ah,
+                "max_current_A": max_c_rate * ratings.nominal_capacity_Ah,
+                "voltage_limit_V": ratings.upper_voltage_cutoff_V}
+
+    def _configure(self, *, parameter_set: str = "Chen2020", min_c_rate: float = 0.2, max_c_rate: float = 1.5) -> None:
+        self._c_rates = (float(min_c_rate), float(max_c_rate))
+        self._simulators: dict[str, CellSimulator] = {}
+        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(9,), dtype=np.float32)
+        self._use_set(parameter_set)
+
+    def _use_set(self, parameter_set) -> None:
+        name = parameter_set if isinstance(parameter_set, str) else "custom"
+        if name not in self._simulators or name == "custom":
+            # Built once per set and kept: a set's model takes about a second to build.
+            self._simulators[name] = CellSimulator(parameter_set, dt_s=self.settings.dt_s,
+                                                   ambient_temperature_K=self.settings.ambient_temperature_K)
+        self.sim = self._simulators[name]
+        self.sim.ambient_temperature_K = self.settings.ambient_temperature_K
+        self.parameter_set = name
+        self.task_id = f"cell:{name}"
+
+    @property
+    def task(self) -> dict[str, Any]:
+        """The current task: ``{"parameter_set", "ambient_temperature_K", "initial_soc"}``."""
+        s = self.settings
+        return {"parameter_set": self.parameter_set, "ambient_temperature_K": s.ambient_temperature_K,
+                "initial_soc": s.initial_soc}
+
+    def set_task(self, *, parameter_set: str | None = None, ambient_temperature_K: float | None = None,
+                 initial_soc: float | tuple[float, float] | None = None) -> None:
+        """Switch the task from the next :meth:`reset` on (None keeps a part as it is).
+
+        The current range and voltage limit follow the new set (C-rates of its capacity, its
+        upper cut-off) unless the env_config gave them explicitly.
+
+        Raises:
+            UnknownParameterSetError: unknown set (the message lists the valid ones).
+            ValueError: an ambient temperature or start SOC outside its range.
+        """
+        changes: dict[str, Any] = {}
+        if parameter_set is not None:
+            rated = self._rated_defaults(parameter_set, *self._c_rates)
+            changes.update({k: v for k, v in rated.items() if k not in self.env_config})
+        if ambient_temperature_K is not None:
+            changes["ambient_temperature_K"] = float(ambient_temperature_K)
+        if initial_soc is not None:
+            changes["initial_soc"] = initial_soc if np.isscalar(initial_soc) else tuple(initial_soc)
+        self.settings = replace(self.settings, **changes)  # validates before anything changes
+        if parameter_set is not None:
+            self._use_set(parameter_set)
+        self.sim.ambient_temperature_K = self.settings.ambient_temperature_K
+        self._last = None  # the next step needs a reset
+
+    def _record(self, r: CellStepResult) -> StepRecord:
+        return StepRecord(
+            time_s=r.time_s, soc=r.soc, current_A=r.current_A, pack_voltage_V=r.voltage_V, soh=1.0, equivalent_cycles=0.0,
+            step_max_cell_voltage_V=r.max_voltage_V, step_max_cell_temperature_K=r.max_temperature_K,
+            step_min_plating_potential_V=r.min_plating_potential_V,
+            cell_current_A=np.array([r.current_A]), cell_voltage_V=np.array([r.voltage_V]),
+            cell_ocv_V=np.array([r.ocv_V]), cell_temperature_K=np.array([r.temperature_K]),
+            cell_soc=np.array([r.soc]), cell_step_min_plating_potential_V=np.array([r.min_plating_potential_V]),
+            cell_soh=np.ones(1), cell_capacity_Ah=np.array([self.sim.nominal_capacity_Ah]),
+            cell_contact_resistance_Ohm=np.zeros(1), event=r.event,
+        )
+
+    def observation_limits(self, *, voltage_margin_V: float = 0.0,
+                           temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        s = self.settings
+        low, high = np.full(9, -np.inf, np.float32), np.full(9, np.inf, np.float32)
+        high[1] = (s.voltage_limit_V - voltage_margin_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V
+        high[2] = (s.temperature_limit_K - temperature_margin_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
+        if s.plating_is_constraint:
+            low[3] = s.plating_limit_V / PLATING_SCALE_V
+        return low, high
+
+    def _observation(self, r: StepRecord) -> np.ndarray:
+        s = self.settings
+        return self._clip_obs([
+            r.soc,
+            (r.pack_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
+            (r.cell_temperature_K[0] - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K,
+            r.step_min_plating_potential_V / PLATING_SCALE_V,
+            r.current_A / self.max_current_A,
+            (s.voltage_limit_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
+            (s.temperature_limit_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K,
+            s.max_current_A / self.sim.nominal_capacity_Ah,
+            float(s.plating_is_constraint),
+        ])

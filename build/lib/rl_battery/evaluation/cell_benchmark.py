@@ -1,0 +1,145 @@
+"""Per-chemistry pieces of the cell benchmark and the Reptile adaptation study.
+
+For one parameter set: the reference controllers (best feasible CC-CV, best feasible
+CC-CT-CV, look-ahead) and the optimum (:func:`rl_battery.baselines.optimal.optimal_charge`)
+on the same env and start SOC; and the adaptation curve of a learned policy: its
+deterministic charge after k = 0, 1, 2, ... episodes of online SAC on that set, from
+Reptile's meta weights or from scratch. Charge times are 10 -> 80 % SOC (the experiment's
+target), whole 90 s steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rl_battery.algorithms.deterministic import deterministic_policy
+from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
+from rl_battery.baselines.optimal import optimal_charge
+from rl_battery.envs import CellFastCharge, run_episode
+
+#: Metrics kept per controller in benchmark rows.
+ROW_KEYS = ("charge_time_min", "final_soc", "constraint_violations", "voltage_violations", "temperature_violations",
+            "plating_violations", "max_cell_voltage_V", "max_cell_temperature_K", "min_plating_potential_V",
+            "episode_return")
+
+
+def benchmark_env(env_config: dict[str, Any], parameter_set: str) -> CellFastCharge:
+    """The cell env of ``env_config`` on ``parameter_set`` (the start SOC is given per episode)."""
+    return CellFastCharge(dict(env_config, parameter_set=parameter_set))
+
+
+def _row(metrics: dict[str, float], **extra) -> dict[str, Any]:
+    return {**{k: float(metrics[k]) for k in ROW_KEYS}, **extra}
+
+
+def summarize_seeds(curves: dict, k: int) -> dict[str, float]:
+    """Over the seeds of ``{seed: adaptation_curve rows}`` at k episodes: mean and worst charge
+    time [min], violations summed, lowest final SOC, mean return, number of seeds."""
+    rows = [next(r for r in curve if r["k"] == k) for curve in curves.values()]
+    times = [r["charge_time_min"] for r in rows]
+    return {"charge_time_min": float(sum(times) / len(times)), "worst_charge_time_min": float(max(times)),
+            "violations": int(sum(r["constraint_violations"] for r in rows)),
+            "min_final_soc": float(min(r["final_soc"] for r in rows)),
+            "episode_return": float(sum(r["episode_return"] for r in rows) / len(rows)), "seeds": len(rows)}
+
+
+def reference_rows(parameter_set: str, env_config: dict[str, Any], *, initial_soc: float = 0.1,
+                   optimum: bool = True) -> dict[str, dict]:
+    """The reference controllers and (``optimum``) the optimal charge on one set:
+    ``{"cccv", "cc_ct_cv", "lookahead", "optimal"} -> metrics row`` (CC rows add
+    ``cc_current_A``; the optimal row adds ``status``, ``message``, ``solve_time_s`` and
+    ``currents_A``)."""
+    env = benchmark_env(env_config, parameter_set)
+    rows: dict[str, dict] = {}
+    current, _, _ = best_cccv(env, initial_soc=initial_soc)
+    rows["cccv"] = _row(run_episode(env, CCCVPolicy(env, current), initial_soc=initial_soc), cc_current_A=current)
+    current, _, _ = best_cc_ct_cv(env, initial_soc=initial_soc)
+    rows["cc_ct_cv"] = _row(run_episode(env, CCCTCVPolicy(env, current), initial_soc=initial_soc), cc_current_A=current)
+    rows["lookahead"] = _row(run_episode(env, LookaheadPolicy(env), initial_soc=initial_soc))
+    if optimum:
+        result = optimal_charge(env, initial_soc=initial_soc)
+        rows["optimal"] = _row(result.metrics, status=result.status, message=result.message,
+                               solve_time_s=result.solve_time_s, currents_A=[float(c) for c in result.currents_A])
+    return rows
+
+
+def policy_row(module, parameter_set: str, env_config: dict[str, Any], *, initial_soc: float = 0.1) -> dict:
+    """The RLModule's deterministic charge on one set (metrics row)."""
+    env = benchmark_env(env_config, parameter_set)
+    act = deterministic_policy(module)
+    return _row(run_episode(env, lambda obs, info: act(obs), initial_soc=initial_soc))
+
+
+def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *, from_meta: bool,
+                     updates_per_step: float = 1.0, initial_soc: float = 0.1) -> list[dict]:
+    """The deterministic charge on ``parameter_set`` after each k in ``ks`` episodes of
+    online SAC (:meth:`rl_battery.algorithms.reptile.Reptile.adapt`), from the algorithm's
+    meta weights (``from_meta``) or from its present weights (a fresh algorithm: SAC from
+    scratch). The episodes accumulate: the curve at k = 5 continues the run at k = 2 with
+    the same buffer, as one run of max(ks) episodes observed along the way.
+
+    Returns:
+        One row per k: the metrics row plus ``k``, ``adaptation_env_steps``,
+        ``adaptation_updates`` and ``adaptation_return`` (mean over the new episodes).
+    """
+    rows, done, steps, updates = [], 0, 0, 0
+    task = {"parameter_set": parameter_set}
+    algo.begin_adaptation(task, start_from_meta=from_meta)
+    for k in sorted(set(int(k) for k in ks)):
+        stats = algo.adapt_more(k - done, updates_per_step=updates_per_step)
+        done, steps, updates = k, steps + stats["env_steps"], updates + stats["updates"]
+        row = policy_row(algo.env_runner.module, parameter_set, env_config, initial_soc=initial_soc)
+        rows.append(dict(row, k=k, adaptation_env_steps=steps, adaptation_updates=updates,
+                         adaptation_return=stats["mean_return"]))
+    return rows
+
+
+def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
+                   updates_per_step: float = 1.0) -> dict[str, dict[int, list[dict]]]:
+    """``{set: {seed: adaptation_curve rows}}`` of a Reptile checkpoint's meta weights.
+
+    The seed sets torch's and NumPy's global generators of this process before each curve
+    (the local env runner explores with them), so one seed's curve repeats."""
+    import numpy as np
+    import torch
+
+    from rl_battery.algorithms import Reptile
+
+    path = Path(checkpoint).expanduser().resolve()  # RLlib reads a relative path as a URI
+    if not (path / "algorithm_state.pkl").is_file():
+        raise FileNotFoundError(f"{checkpoint} is not an RLlib Algorithm checkpoint folder")
+    algo = Reptile.from_checkpoint(str(path))
+    try:
+        out: dict[str, dict[int, list[dict]]] = {}
+        for name in sets:
+            for seed in seeds:
+                torch.manual_seed(seed)
+                np.random.seed(seed)
+                out.setdefault(name, {})[seed] = adaptation_curve(algo, name, env_config, ks, from_meta=True,
+                                                                  updates_per_step=updates_per_step)
+        return out
+    finally:
+        algo.stop()
+
+
+def scratch_curves(config, sets, ks, seeds, env_config: dict[str, Any], *,
+                   updates_per_step: float = 1.0) -> dict[str, dict[int, list[dict]]]:
+    """The same curves for SAC from scratch: per seed a fresh algorithm of ``config`` (a
+    ReptileConfig: the same networks, learning rates and online SAC procedure) with that
+    seed, whose initial weights start every set's curve."""
+    import numpy as np
+    import torch
+
+    out: dict[str, dict[int, list[dict]]] = {}
+    for seed in seeds:
+        algo = config.copy(copy_frozen=False).debugging(seed=seed).build_algo()
+        try:
+            for name in sets:
+                torch.manual_seed(seed)
+                np.random.seed(seed)
+                out.setdefault(name, {})[seed] = adaptation_curve(algo, name, env_config, ks, from_meta=True,
+                                                                  updates_per_step=updates_per_step)
+        finally:
+            algo.stop()
+    return out
