@@ -1,4 +1,5 @@
-"""Slow: a loopback Ray head node, the dashboard and `ray job submit`, then `ray stop`."""
+"""Slow: a loopback Ray head node, the dashboard and `ray job submit`; then that node's own
+processes are stopped (not `ray stop`, which would stop every Ray cluster of the user)."""
 
 import os
 import subprocess
@@ -47,9 +48,20 @@ def test_job_submission_on_loopback(tmp_path):
     # As after `source .venv/bin/activate`: the job's `python` must be the venv's.
     venv_bin = str(Path(sys.executable).parent)
     env = dict(os.environ, RAY_AUTH_MODE="token", PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""))
+    import psutil
+
+    before = set(psutil.pids())
     start = _ray("start", "--head", "--dashboard-host=127.0.0.1", f"--dashboard-port={PORT}", "--num-cpus=2",
-                 "--disable-usage-stats", "--port=6390", env=env)
+                 "--disable-usage-stats", "--port=6390",
+                 # own agent ports, so a Ray cluster already running on the machine does not collide
+                 "--dashboard-agent-listen-port=52466", "--dashboard-agent-grpc-port=52467",
+                 "--runtime-env-agent-port=52468", "--metrics-export-port=52469", env=env)
     assert start.returncode == 0, start.stderr[-2000:]
+    # the head node's processes: new since the start and bound to its GCS port (their workers
+    # and job drivers are their children)
+    node = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
+            and "6390" in " ".join(p.info["cmdline"] or [])]
+    assert node, "the head node's processes were not found"
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{PORT}", timeout=30) as response:
             assert response.status == 200
@@ -70,4 +82,9 @@ def test_job_submission_on_loopback(tmp_path):
         assert list(results.glob("tiny/MBRL_*/checkpoint_*"))
         assert list(rollouts.glob("tiny/*/iter_*.parquet"))
     finally:
-        _ray("stop", "--force", env=env)
+        for process in node:
+            for p in [*process.children(recursive=True), process] if process.is_running() else []:
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
