@@ -88,3 +88,10 @@ def test_job_submission_on_loopback(tmp_path):
                     p.kill()
                 except psutil.NoSuchProcess:
                     pass
+        # `ray start` wrote the node's address to /tmp/ray/ray_current_cluster, and a later
+        # ray.init() would try to join the stopped node: remove it, as `ray stop` does.
+        from ray._common.utils import get_ray_address_file
+
+        address_file = Path(get_ray_address_file(None))
+        if address_file.is_file() and address_file.read_text().strip().endswith(":6390"):
+            address_file.unlink()
