@@ -19,8 +19,6 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
-
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -41,7 +39,9 @@ def _last_checkpoint(trial: Path) -> Path:
 def _training(trials: list[Path]) -> dict:
     """Per trial: iterations, env steps, training time [s]; the experiment's wall time [s]
     from the first result's start to the last result (trials may run side by side)."""
-    frames = {t.name: pd.read_csv(t / "progress.csv") for t in trials}
+    from rl_battery.evaluation.plots import read_trial_progress
+
+    frames = {t.name: read_trial_progress(t) for t in trials}
     start = min(float((f["timestamp"] - f["time_this_iter_s"]).min()) for f in frames.values())
     end = max(float(f["timestamp"].max()) for f in frames.values())
     return {"wall_time_s": end - start,
@@ -65,10 +65,11 @@ def main() -> None:
 
     runs = dict(item.split("=", 1) for item in args.runs)
     trials = {name: _trials(Path(folder)) for name, folder in runs.items()}
+    training = {name: _training(ts) for name, ts in trials.items()}
     started = time.time()
     result = benchmark_balancing({name: [_last_checkpoint(t) for t in ts] for name, ts in trials.items()},
                                  episodes=args.episodes, profiles=args.profiles)
-    result["training"] = {name: _training(ts) for name, ts in trials.items()}
+    result["training"] = training
     result["benchmark_time_s"] = time.time() - started
     markdown = format_benchmark(result) + "\n\nTraining (2 cores): " + "; ".join(
         f"{name} {t['wall_time_s'] / 60:.1f} min wall for {len(t['trials'])} seeds, "

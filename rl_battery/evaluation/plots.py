@@ -150,6 +150,24 @@ def plot_balancing(trace: pd.DataFrame, path: str | Path | None = None, *, label
     return _save(fig, path)
 
 
+def read_trial_progress(trial: str | Path) -> pd.DataFrame:
+    """One row per reported iteration of a Tune trial folder, columns named like Tune's
+    flattened keys (``env_runners/usable_capacity_Ah``). Read from ``result.json`` (one JSON
+    object per line), which stays whole when a resumed trial reports new columns and
+    ``progress.csv`` gets rows longer than its header.
+
+    Raises:
+        FileNotFoundError: the folder has no ``result.json``.
+    """
+    import json
+
+    path = Path(trial) / "result.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {trial} a Tune trial folder?")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.json_normalize(rows, sep="/")
+
+
 def plot_training_comparison(runs: dict[str, list], path: str | Path | None = None, *,
                              metrics=("env_runners/episode_return_mean", "env_runners/usable_capacity_Ah",
                                       "env_runners/soc_variance_mean", "env_runners/switch_count"),
@@ -159,16 +177,13 @@ def plot_training_comparison(runs: dict[str, list], path: str | Path | None = No
     axis per row. Returns the figure; also written as PNG when ``path`` is given.
 
     Raises:
-        FileNotFoundError: a trial folder without ``progress.csv``.
+        FileNotFoundError: a trial folder without ``result.json``.
     """
     fig, axes = plt.subplots(len(metrics), len(runs), figsize=(5 * len(runs), 2.4 * len(metrics)), sharey="row",
                              squeeze=False)
     for col, (name, trials) in enumerate(runs.items()):
         for trial in trials:
-            progress = Path(trial) / "progress.csv"
-            if not progress.is_file():
-                raise FileNotFoundError(f"{progress} not found: is {trial} a Tune trial folder?")
-            frame = pd.read_csv(progress)
+            frame = read_trial_progress(trial)
             for row, metric in enumerate(metrics):
                 if metric in frame and x in frame:
                     axes[row, col].plot(frame[x], frame[metric], label=Path(trial).name[:28])
