@@ -150,6 +150,14 @@ def plot_balancing(trace: pd.DataFrame, path: str | Path | None = None, *, label
     return _save(fig, path)
 
 
+def _trial_label(name: str) -> str:
+    """A Tune trial folder name -> its swept values (``seed=1``), or the name's start."""
+    import re
+
+    swept = re.findall(r"(?<=_)([A-Za-z_]+=[^_]+)", name)
+    return ", ".join(swept) if swept else name[:28]
+
+
 def read_trial_progress(trial: str | Path) -> pd.DataFrame:
     """One row per reported iteration of a Tune trial folder, columns named like Tune's
     flattened keys (``env_runners/usable_capacity_Ah``). Read from ``result.json`` (one JSON
@@ -186,7 +194,7 @@ def plot_training_comparison(runs: dict[str, list], path: str | Path | None = No
             frame = read_trial_progress(trial)
             for row, metric in enumerate(metrics):
                 if metric in frame and x in frame:
-                    axes[row, col].plot(frame[x], frame[metric], label=Path(trial).name[:28])
+                    axes[row, col].plot(frame[x], frame[metric], label=_trial_label(Path(trial).name))
         axes[0, col].set_title(name)
         axes[-1, col].set_xlabel(x)
         axes[0, col].legend(fontsize=6)
