@@ -13,9 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_install_runs_the_smoke_from_another_folder(tmp_path):
+    import shutil
+
+    # Build from a copy of the sources: setuptools writes build/ into the folder it builds.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "rl_battery", source / "rl_battery", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300)
+                            "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheels.glob("rl_battery-*.whl"))
     venv = tmp_path / "venv"
