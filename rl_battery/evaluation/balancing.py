@@ -9,16 +9,13 @@ the passive-balancing RL study reports (Results in Engineering, 2024): usable ca
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from rl_battery.baselines.balancing import NoBalancing, RuleBasedBalancing, evaluate_policy, tune_rule_based
-from rl_battery.data.atomic import atomic_path
 from rl_battery.envs.metrics import BALANCING_METRIC_KEYS
 
 #: The two profiles of the study: training default and test.
@@ -134,6 +131,7 @@ def evaluate_balancing_checkpoint(checkpoint: str | Path, *, out_dir: str | Path
     """
     from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
     from rl_battery.evaluation.plots import plot_balancing
+    from rl_battery.evaluation.report import write_evaluation
 
     policy = policy or load_checkpoint_policy(checkpoint)
     env_config = {k: v for k, v in policy.env_config.items() if k not in ("profile", "pack_seed")}
@@ -144,14 +142,10 @@ def evaluate_balancing_checkpoint(checkpoint: str | Path, *, out_dir: str | Path
               "env": policy.env_class.__name__, "env_config": {k: str(v) for k, v in policy.env_config.items()},
               "episodes_per_profile": episodes, "comparison": comparison}
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    frame = pd.DataFrame(trace)
-    with atomic_path(out / "trace.csv") as tmp:
-        frame.to_csv(tmp, index=False)
-    plot_balancing(frame, out / "balancing.png", labels=LABELS, title=f"{policy.algorithm}: first held-out cells")
-    result["files"] = {name: str(out / name) for name in ("metrics.json", "trace.csv", "balancing.png")}
+    result["files"] = write_evaluation(
+        out, result, trace, lambda frame, path: plot_balancing(frame, path, labels=LABELS,
+                                                               title=f"{policy.algorithm}: first held-out cells"),
+        "balancing.png")
     return result
 
 

@@ -8,18 +8,16 @@ look-ahead's.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
-from rl_battery.data.atomic import atomic_path
 from rl_battery.envs import run_episode, schedule_policy, valid_env_config_keys
 from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 from rl_battery.evaluation.plots import plot_traces
+from rl_battery.evaluation.report import write_evaluation
 
 #: Row order and labels of the comparison.
 POLICIES = ("policy", "optimal", "lookahead", "cc_ct_cv", "cccv")
@@ -154,14 +152,10 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
         "target_soc": env.target_soc,
         "results": results,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    frame = pd.DataFrame(trace)
-    with atomic_path(out / "trace.csv") as tmp:
-        frame.to_csv(tmp, index=False)
-    plot_traces(frame, out / "charging.png", labels=LABELS, title=f"{policy.algorithm} on {env.task_id}")
-    result["files"] = {name: str(out / name) for name in ("metrics.json", "trace.csv", "charging.png")}
+    result["files"] = write_evaluation(
+        out, result, trace, lambda frame, path: plot_traces(frame, path, labels=LABELS,
+                                                            title=f"{policy.algorithm} on {env.task_id}"),
+        "charging.png")
     return result
 
 

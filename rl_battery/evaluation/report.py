@@ -22,3 +22,20 @@ def write_report(out: str | Path, name: str, result: dict, markdown: str, figure
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text(markdown + "\n")
     return paths
+
+
+def write_evaluation(out: str | Path, result: dict, trace: list[dict], plot, png_name: str) -> dict[str, str]:
+    """A checkpoint evaluation's files in ``out``, each written atomically: ``metrics.json``
+    (``result``), ``trace.csv`` (one row per entry of ``trace``) and ``png_name``, drawn by
+    ``plot(frame, path)`` from the trace frame. Returns file name -> path."""
+    import pandas as pd
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    frame = pd.DataFrame(trace)
+    with atomic_path(out / "trace.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    plot(frame, out / png_name)
+    return {name: str(out / name) for name in ("metrics.json", "trace.csv", png_name)}
