@@ -124,6 +124,31 @@ def test_env_spaces_episode_length_and_determinism():
     assert results[0]["switch_count"] == 2  # two shunts switched on once, never off
 
 
+def test_env_without_clock_drops_the_time_entry_and_truncates_at_the_profile_end():
+    clocked = PassiveBalancing({"pack_seed": 4})
+    blind = PassiveBalancing({"pack_seed": 4, "observe_time": False})
+    assert blind.observation_space.shape[0] == clocked.observation_space.shape[0] - 1
+    obs_c, _ = clocked.reset(seed=0)
+    obs_b, _ = blind.reset(seed=0)
+    action = np.array([0, 1, 0, 0, 1])
+    ends = []
+    for env, obs in ((clocked, obs_c), (blind, obs_b)):
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        ends.append((terminated, truncated, obs, info["episode_metrics"]))
+    (t_c, tr_c, last_c, m_c), (t_b, tr_b, last_b, m_b) = ends
+    assert (t_c, tr_c) == (True, False) and (t_b, tr_b) == (False, True)
+    assert m_c == m_b  # the same physics and reward: only the observation and the end flag differ
+    # The clock entry is the one removed; the rest is equal. 207 steps of 30 s end at 6210 s.
+    frames = clocked.observation_space.shape[0] - 4
+    assert last_c[frames] == pytest.approx(6210.0 / 6200.0)
+    np.testing.assert_array_equal(np.delete(last_c, frames), last_b)
+    with pytest.raises(ValueError, match="observe_time"):
+        PassiveBalancing({"observe_time": "no"})
+
+
 def test_env_rejects_bad_actions_and_config_keys():
     env = PassiveBalancing({"action_format": "discrete"})
     env.reset(seed=0)

@@ -29,6 +29,11 @@ class BalancingSettings:
         n_cells: cells in series, 2-8. Default 5.
         dt_s: control interval [s], > 0. Default 30.
         history: observation frames (now and the previous ``history - 1`` steps), >= 1. Default 3.
+        observe_time: put the elapsed fraction of the profile in the observation. Default True.
+            Without it the observation carries no clock, so a policy cannot learn the
+            training profile's schedule by heart and must act on the cells' state; the
+            profile's end is then a time limit the agent cannot see, so it ends the episode
+            as truncated (Gymnasium's convention), not terminated.
         initial_soc: [low, high] of each cell's start SOC, drawn uniformly, within the SOC
             window. Default [0.4, 0.6].
         soh: [low, high] of each cell's SOH (capacity / 3.4 Ah), uniform, in (0.5, 1.5].
@@ -57,6 +62,7 @@ class BalancingSettings:
     n_cells: int = 5
     dt_s: float = 30.0
     history: int = 3
+    observe_time: bool = True
     initial_soc: tuple[float, float] = (0.4, 0.6)
     soh: tuple[float, float] = (0.95, 1.05)
     resistance_spread: float = 0.05
@@ -80,6 +86,8 @@ class BalancingSettings:
             raise ValueError(f"action_format: {self.action_format!r}; valid: {', '.join(ACTION_FORMATS)}")
         if not 2 <= int(self.n_cells) <= 8:
             raise ValueError(f"n_cells must be in 2..8, got {self.n_cells}")
+        if not isinstance(self.observe_time, bool):
+            raise ValueError(f"observe_time must be true or false, got {self.observe_time!r}")
         if not self.dt_s > 0 or int(self.history) < 1 or not self.shunt_resistance_Ohm > 0:
             raise ValueError("dt_s and shunt_resistance_Ohm must be > 0 and history >= 1")
         for name in ("initial_soc", "soh", "soc_window", "voltage_window_V"):

@@ -44,8 +44,8 @@ class PassiveBalancing(gym.Env):
     (wrong shape, a value not 0/1, NaN) raises ValueError and nothing is simulated.
 
     ## Observation Space
-    ``Box(-10, 10, (history * (5 * n_cells + 1) + 4,), float32)``: ``history`` frames, newest
-    first (a reset repeats its state), each
+    ``Box(-10, 10, (history * (5 * n_cells + 1) + 4,), float32)`` (``+ 3`` without
+    ``observe_time``): ``history`` frames, newest first (a reset repeats its state), each
 
     | index (frame)         | observation                              | scaling                   |
     |-----------------------|------------------------------------------|---------------------------|
@@ -56,8 +56,8 @@ class PassiveBalancing(gym.Env):
     | 4n .. 5n-1            | cell SOH (capacity / 3.4 Ah)             | (SOH - 1) x 10            |
     | 5n                    | pack current over the step               | / 2.35 A                  |
 
-    then 4 entries: elapsed fraction of the profile, charge cut (0/1), discharge cut (0/1),
-    and the profile current of the coming step / 2.35 A.
+    then: the elapsed fraction of the profile (only with ``observe_time``), charge cut (0/1),
+    discharge cut (0/1), and the profile current of the coming step / 2.35 A.
 
     ## Rewards
     Per step: ``- w_spread * std(SOC) - w_switch * (switch changes) - w_energy * (shunt
@@ -76,7 +76,8 @@ class PassiveBalancing(gym.Env):
 
     ## Episode End
     Terminated when the load profile ends (6200 s, 207 steps, for "discharge-rest-charge";
-    6600 s for the others). A cell leaving its window does not end the episode: it cuts the
+    6600 s for the others); truncated there instead when ``observe_time`` is false, since
+    the end is then a time limit outside the observation. A cell leaving its window does not end the episode: it cuts the
     load of the current phase (the usable phase ends), and the episode runs on to the next
     phase. The simulator is closed-form, so there is no solver failure.
 
@@ -98,7 +99,7 @@ class PassiveBalancing(gym.Env):
             self.action_space = gym.spaces.Discrete(2**n)
         else:
             self.action_space = gym.spaces.MultiDiscrete([2] * n)
-        size = s.history * (5 * n + 1) + 4
+        size = s.history * (5 * n + 1) + 3 + int(s.observe_time)
         self.observation_space = gym.spaces.Box(-10.0, 10.0, shape=(size,), dtype=np.float32)
         self.profile: LoadProfile = load_profile(s.profiles[0])
         self.sim: ECMStringSimulator | None = None
@@ -170,8 +171,8 @@ class PassiveBalancing(gym.Env):
 
     def _observation(self) -> np.ndarray:
         r = self._last
-        extra = [r.time_s / self.profile.duration_s, float(r.charge_cut), float(r.discharge_cut),
-                 self.profile.phase_current(r.time_s) / LOAD_CURRENT_A]
+        clock = [r.time_s / self.profile.duration_s] if self.settings.observe_time else []
+        extra = [*clock, float(r.charge_cut), float(r.discharge_cut), self.profile.phase_current(r.time_s) / LOAD_CURRENT_A]
         obs = np.concatenate([*self._frames, extra])
         return np.clip(obs, -10.0, 10.0).astype(np.float32)
 
@@ -258,11 +259,12 @@ class PassiveBalancing(gym.Env):
         self._last = record
         self._frames.appendleft(self._frame(record))
         self._metrics.update(record, switch_changes=changes, reward=reward)
-        terminated = t >= self.profile.duration_s - 1e-9
+        ended = t >= self.profile.duration_s - 1e-9
         info = {**record.as_dict(), "profile": self.profile.name, "reward": reward, "switch_changes": changes}
-        if terminated:
+        if ended:
             info["episode_metrics"] = self._metrics.as_dict()
-        return self._observation(), float(reward), bool(terminated), False, info
+        truncated = ended and not s.observe_time
+        return self._observation(), float(reward), bool(ended and not truncated), bool(truncated), info
 
     @property
     def episode_metrics(self) -> dict[str, float]:

@@ -27,6 +27,9 @@ TUNE_PACK_SEEDS = tuple(range(20_000, 20_005))
 #: Quantity -> name of its ratio to rule-based balancing.
 RATIOS = {"usable_capacity_Ah": "capacity_ratio", "soc_variance_mean": "variance_ratio", "switch_count": "switch_ratio"}
 LABELS = {"policy": "RL policy", "rule_based": "rule-based", "no_balancing": "no balancing"}
+#: env_config keys that shape what a policy sees and does, not the cells or the load: each
+#: checkpoint keeps its own, so policies trained with different observations share baselines.
+POLICY_VIEW_KEYS = ("action_format", "history", "observe_time")
 
 
 def _summary(rows: list[dict[str, float]]) -> dict[str, Any]:
@@ -178,13 +181,13 @@ def benchmark_balancing(runs: Mapping[str, Sequence[str | Path]], *, episodes: i
     policies = {name: [load_checkpoint_policy(c) for c in checkpoints] for name, checkpoints in runs.items()}
     if env_config is None:
         first = next(p for ps in policies.values() for p in ps)
-        env_config = {k: v for k, v in first.env_config.items() if k not in ("profile", "pack_seed", "action_format")}
+        env_config = {k: v for k, v in first.env_config.items() if k not in ("profile", "pack_seed", *POLICY_VIEW_KEYS)}
     baselines = compare_balancing(env_config, None, profiles=profiles, episodes=episodes)
     algorithms: dict[str, dict] = {}
     for name, seeds in policies.items():
         per_profile: dict[str, dict] = {p: {"seeds": []} for p in profiles}
         for policy in seeds:
-            config = {**env_config, "action_format": policy.env_config.get("action_format", "multi_discrete")}
+            config = {**env_config, **{k: policy.env_config[k] for k in POLICY_VIEW_KEYS if k in policy.env_config}}
             comparison = compare_balancing(config, lambda env, act=policy.act: (lambda obs, info: act(obs)),
                                            profiles=profiles, episodes=episodes, baselines=baselines)
             for profile in profiles:
