@@ -77,8 +77,8 @@ class PassiveBalancing(gym.Env):
     ## Episode End
     Terminated when the load profile ends (6200 s, 207 steps, for "discharge-rest-charge";
     6600 s for the others); truncated there instead when ``observe_time`` is false, since
-    the end is then a time limit outside the observation. A cell leaving its window does not end the episode: it cuts the
-    load of the current phase (the usable phase ends), and the episode runs on to the next
+    the end is then a time limit outside the observation. A cell leaving its window does not
+    end the episode: it cuts the load of the current phase (the usable phase ends), and the episode runs on to the next
     phase. The simulator is closed-form, so there is no solver failure.
 
     ## Arguments
@@ -263,8 +263,8 @@ class PassiveBalancing(gym.Env):
         info = {**record.as_dict(), "profile": self.profile.name, "reward": reward, "switch_changes": changes}
         if ended:
             info["episode_metrics"] = self._metrics.as_dict()
-        truncated = ended and not s.observe_time
-        return self._observation(), float(reward), bool(ended and not truncated), bool(truncated), info
+        terminated, truncated = ended and s.observe_time, ended and not s.observe_time
+        return self._observation(), float(reward), bool(terminated), bool(truncated), info
 
     @property
     def episode_metrics(self) -> dict[str, float]:
