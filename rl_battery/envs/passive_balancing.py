@@ -78,8 +78,8 @@ class PassiveBalancing(gym.Env):
     Terminated when the load profile ends (6200 s, 207 steps, for "discharge-rest-charge";
     6600 s for the others); truncated there instead when ``observe_time`` is false, since
     the end is then a time limit outside the observation. A cell leaving its window does not
-    end the episode: it cuts the load of the current phase (the usable phase ends), and the episode runs on to the next
-    phase. The simulator is closed-form, so there is no solver failure.
+    end the episode: it cuts the load of the current phase (the usable phase ends), and the
+    episode runs on to the next phase. The simulator is closed-form, so there is no solver failure.
 
     ## Arguments
     Every field of :class:`rl_battery.envs.balancing_settings.BalancingSettings`, as an
