@@ -1,7 +1,8 @@
 """The single-cell workflow functions: eval_policy, charge_battery_with_sequence and plots."""
 
+import json
+
 import numpy as np
-import pandas as pd
 import pytest
 
 from rl_battery.evaluation import charge_battery_with_sequence, eval_policy, plot_battery_state, plot_training_curve
@@ -27,11 +28,12 @@ def test_a_sequence_outside_the_current_range_is_rejected_with_the_range():
         charge_battery_with_sequence([5.0, float("nan")], "Chen2020")
 
 
-def test_training_curve_reads_tunes_progress_csv(tmp_path):
+def test_training_curve_reads_tunes_results(tmp_path):
     trial = tmp_path / "trial_0"
     trial.mkdir()
-    pd.DataFrame({"training_iteration": [1, 2, 3], "env_runners/episode_return_mean": [1.0, 2.0, 4.0]}).to_csv(
-        trial / "progress.csv", index=False)
+    (trial / "result.json").write_text("".join(
+        json.dumps({"training_iteration": i, "env_runners": {"episode_return_mean": r}}) + "\n"
+        for i, r in ((1, 1.0), (2, 2.0), (3, 4.0))))
     fig = plot_training_curve([trial], tmp_path / "curve.png")
     assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 2.0, 4.0]
     with pytest.raises(KeyError, match="env_runners/episode_return_mean"):

@@ -52,24 +52,21 @@ def plot_battery_state(trace: pd.DataFrame, path: str | Path | None = None, *, t
 
 def plot_training_curve(trial_dirs, path: str | Path | None = None, *,
                         metric: str = "env_runners/episode_return_mean", x: str = "training_iteration"):
-    """``metric`` against ``x`` from Tune's ``progress.csv`` of one or more trial folders
-    (``ray_results/<experiment>/<trial>``), one line per trial. Returns the figure; also
-    written as PNG when ``path`` is given.
+    """``metric`` against ``x`` from the reported results of one or more Tune trial folders
+    (``ray_results/<experiment>/<trial>``, :func:`read_trial_progress`), one line per trial.
+    Returns the figure; also written as PNG when ``path`` is given.
 
     Raises:
-        FileNotFoundError: a folder without ``progress.csv``.
+        FileNotFoundError: a folder without ``result.json``.
         KeyError: ``metric`` or ``x`` is not a column (the message lists the metric columns).
     """
     dirs = [Path(trial_dirs)] if isinstance(trial_dirs, (str, Path)) else [Path(d) for d in trial_dirs]
     fig, ax = plt.subplots(figsize=(7, 4))
     for trial in dirs:
-        progress = trial / "progress.csv"
-        if not progress.is_file():
-            raise FileNotFoundError(f"{progress} not found: is {trial} a Tune trial folder?")
-        frame = pd.read_csv(progress)
+        frame = read_trial_progress(trial)
         for column in (metric, x):
             if column not in frame:
-                raise KeyError(f"{column!r} is not in {progress}; columns: "
+                raise KeyError(f"{column!r} is not reported by {trial}; columns: "
                                f"{', '.join(c for c in frame.columns if '/' in c)}")
         ax.plot(frame[x], frame[metric], label=trial.name[:40])
     ax.set_xlabel(x)
