@@ -149,6 +149,26 @@ def test_env_without_clock_drops_the_time_entry_and_truncates_at_the_profile_end
         PassiveBalancing({"observe_time": "no"})
 
 
+def test_initial_soc_offset_shifts_the_whole_string_and_keeps_its_spread():
+    base = PassiveBalancing({"pack_seed": 3})
+    fixed = PassiveBalancing({"pack_seed": 3, "initial_soc_offset": [0.2, 0.2]})
+    drawn = PassiveBalancing({"initial_soc_offset": [0.0, 0.25]})
+    base.reset(seed=0)
+    fixed.reset(seed=0)
+    # A fixed offset moves every cell by it and leaves SOH and resistance of the pack as drawn.
+    np.testing.assert_allclose(fixed.sim.soc, base.sim.soc + 0.2)
+    np.testing.assert_array_equal(fixed._soh, base._soh)
+    means, spreads = [], []
+    for seed in range(40):
+        drawn.reset(seed=seed)
+        means.append(drawn.sim.soc.mean())
+        spreads.append(np.ptp(drawn.sim.soc))
+    # Cells stay within initial_soc (0.4-0.6) of one another; the string's mean moves beyond it.
+    assert max(spreads) <= 0.2 and max(means) > 0.65 and min(means) >= 0.4
+    with pytest.raises(ValueError, match="initial_soc_offset"):
+        PassiveBalancing({"initial_soc_offset": [0.0, 0.35]})  # cells up to 0.95 > soc_window 0.9
+
+
 def test_env_rejects_bad_actions_and_config_keys():
     env = PassiveBalancing({"action_format": "discrete"})
     env.reset(seed=0)

@@ -36,6 +36,12 @@ class BalancingSettings:
             as truncated (Gymnasium's convention), not terminated.
         initial_soc: [low, high] of each cell's start SOC, drawn uniformly, within the SOC
             window. Default [0.4, 0.6].
+        initial_soc_offset: [low, high] of one offset drawn per episode and added to every
+            cell's start SOC, so the string's mean start SOC varies while the cell-to-cell
+            spread keeps the width of ``initial_soc``; ``initial_soc`` shifted by it must stay
+            inside the SOC window. Default [0, 0] (no offset). A training-coverage knob: the
+            training profile discharges first, so with the default start SOCs it never
+            discharges from above SOC 0.6; a positive offset lets it.
         soh: [low, high] of each cell's SOH (capacity / 3.4 Ah), uniform, in (0.5, 1.5].
             Default [0.95, 1.05].
         resistance_spread: half-width of the uniform cell-to-cell factor on R0, R1, R2,
@@ -64,6 +70,7 @@ class BalancingSettings:
     history: int = 3
     observe_time: bool = True
     initial_soc: tuple[float, float] = (0.4, 0.6)
+    initial_soc_offset: tuple[float, float] = (0.0, 0.0)
     soh: tuple[float, float] = (0.95, 1.05)
     resistance_spread: float = 0.05
     pack_seed: int | None = None
@@ -90,7 +97,7 @@ class BalancingSettings:
             raise ValueError(f"observe_time must be true or false, got {self.observe_time!r}")
         if not self.dt_s > 0 or int(self.history) < 1 or not self.shunt_resistance_Ohm > 0:
             raise ValueError("dt_s and shunt_resistance_Ohm must be > 0 and history >= 1")
-        for name in ("initial_soc", "soh", "soc_window", "voltage_window_V"):
+        for name in ("initial_soc", "initial_soc_offset", "soh", "soc_window", "voltage_window_V"):
             value = tuple(float(v) for v in getattr(self, name))
             if len(value) != 2 or value[0] > value[1]:
                 raise ValueError(f"{name} must be [low, high] with low <= high, got {getattr(self, name)!r}")
@@ -99,6 +106,10 @@ class BalancingSettings:
         if not 0.0 <= lo < hi <= 1.0 or not lo < self.initial_soc[0] <= self.initial_soc[1] < hi:
             raise ValueError(f"need 0 <= soc_window low < initial_soc <= high < 1, got soc_window={self.soc_window}, "
                              f"initial_soc={self.initial_soc}")
+        shift_lo, shift_hi = self.initial_soc_offset
+        if not lo < self.initial_soc[0] + shift_lo <= self.initial_soc[1] + shift_hi < hi:
+            raise ValueError(f"initial_soc_offset {self.initial_soc_offset} moves initial_soc {self.initial_soc} "
+                             f"outside the soc_window {self.soc_window}")
         if not (0.5 < self.soh[0] and self.soh[1] <= 1.5):
             raise ValueError(f"soh must lie in (0.5, 1.5], got {self.soh}")
         if not 0.0 <= self.resistance_spread < 0.5:
