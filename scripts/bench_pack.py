@@ -45,9 +45,9 @@ def pack_env(env_class, env_config, seed, soh):
 KAPPAS = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 
-def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict]:
+def evaluate_policy(algo, env_class, env_config, packs, kappa=None, bias_correction=None) -> list[dict]:
     """The algorithm's deterministic controller (behind its shield, if it has one, with margin
-    ``kappa``, default the trained one) on packs."""
+    ``kappa``; the planner with or without ``bias_correction``; defaults: as trained) on packs."""
     from rl_battery.envs import run_episode
     from rl_battery.evaluation.checkpoint_policy import deterministic_policy, learned_controller
 
@@ -56,12 +56,15 @@ def evaluate_policy(algo, env_class, env_config, packs, kappa=None) -> list[dict
     rows = []
     for s, h in packs:
         env = pack_env(env_class, env_config, s, h)
-        control = act
         if cfg.safety_shield or cfg.action_mode == "plan":
-            control = learned_controller(act, algo.model, env, action_mode=cfg.action_mode,
-                                         kappa=cfg.shield_kappa if kappa is None else kappa,
-                                         margins=(cfg.safety_margin_V, cfg.safety_margin_K))
-        rows.append(run_episode(env, lambda obs, info, control=control: control(obs), initial_soc=0.1))
+            control = learned_controller(
+                act, algo.model, env, action_mode=cfg.action_mode, kappa=cfg.shield_kappa if kappa is None else kappa,
+                margins=(cfg.safety_margin_V, cfg.safety_margin_K),
+                bias_correction=cfg.planner_bias_correction if bias_correction is None else bias_correction)
+        else:
+            def control(obs, info):
+                return act(obs)
+        rows.append(run_episode(env, control, initial_soc=0.1))
     return rows
 
 
@@ -87,6 +90,10 @@ def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_conf
         final = evaluate_policy(algo, env_class, env_config, PACKS)
         by_kappa = ({str(k): evaluate_policy(algo, env_class, env_config, PACKS, kappa=k) for k in KAPPAS}
                     if algo.config.safety_shield or algo.config.action_mode == "plan" else {})
+        if algo.config.action_mode == "plan":  # the trained kappa with the bias correction switched
+            flipped = not algo.config.planner_bias_correction
+            by_kappa[f"{algo.config.shield_kappa}, bias correction {'on' if flipped else 'off'}"] = \
+                evaluate_policy(algo, env_class, env_config, PACKS, bias_correction=flipped)
     finally:
         algo.stop()
     return {"label": label, "seed": seed, "curve": curve, "final": final, "final_by_kappa": by_kappa,

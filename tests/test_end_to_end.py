@@ -132,7 +132,7 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
         .env_runners(num_env_runners=0, rollout_fragment_length=16)
         .training(offline_data_dir=str(tmp_path), num_steps_sampled_before_learning_starts=1000,
                   surrogate_epochs=1, prefill_policy="lookahead", prefill_episodes=1, action_mode="plan",
-                  shield_kappa=2.0, **sizes)
+                  shield_kappa=2.0, planner_bias_correction=True, **sizes)
         .reporting(min_sample_timesteps_per_iteration=16, min_time_s_per_iteration=0)
     )
     algo = config.build_algo()
@@ -146,11 +146,21 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
         final = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
     finally:
         algo.stop()
-    planner = SurrogatePlanner(EnsembleSurrogate.from_weights(weights, ensemble_size=2, hidden_size=16, num_layers=1),
-                               low, high, kappa=2.0)
-    real = transition_arrays(table.filter(pc.equal(table.column("source"), "real")))
+    model = EnsembleSurrogate.from_weights(weights, ensemble_size=2, hidden_size=16, num_layers=1)
+    real_table = table.filter(pc.equal(table.column("source"), "real"))
+    real = transition_arrays(real_table)
     assert len(real["obs"]) >= 16
-    np.testing.assert_allclose(real["action"], planner(real["obs"]), atol=1e-6)
+    # Every real action is the bias-corrected planner's, replayed episode by episode (the env
+    # resets the planner with each episode, so a fresh one per episode replays it).
+    episode, step = np.array(real_table.column("episode_id").to_pylist()), real_table.column("step_index").to_numpy()
+    for eid in np.unique(episode):
+        rows = np.flatnonzero(episode == eid)
+        rows = rows[np.argsort(step[rows])]
+        replay, corrected = SurrogatePlanner(model, low, high, kappa=2.0, bias_correction=True), []
+        for i in rows:
+            np.testing.assert_allclose(real["action"][i], replay(real["obs"][i]), atol=1e-6)
+            corrected.append(bool(np.any(replay.bias != 0)))
+        assert corrected == [False] + [True] * (len(rows) - 1)  # a residual from the second step on
     # The set-up model was scored on the new real episodes before its refit.
     for key in ("surrogate_new_data_k1_rmse", "surrogate_new_data_k10_rmse_limits"):
         assert np.isfinite(result["mbrl"][key]) and result["mbrl"][key] >= 0
@@ -160,10 +170,12 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     policy = load_checkpoint_policy(checkpoint)
     assert policy.action_mode == "plan" and policy.description == "surrogate planner"
     env = PackFastCharge({"Np": 2, "Ns": 2, "pack_seed": 1})
-    obs = real["obs"][:5]
+    assert policy.planner_bias_correction
+    obs = real["obs"][rows]  # the last episode, in order
     expected = SurrogatePlanner(EnsembleSurrogate.from_weights(final, ensemble_size=2, hidden_size=16, num_layers=1),
-                                low, high, kappa=2.0)(obs)
-    np.testing.assert_allclose(np.stack([policy.controller(env)(o) for o in obs]), expected, atol=1e-6)
+                                low, high, kappa=2.0, bias_correction=True)
+    control = policy.controller(env)
+    np.testing.assert_allclose(np.stack([control(o) for o in obs]), np.stack([expected(o) for o in obs]), atol=1e-6)
     with pytest.raises(ValueError, match="warm start"):
         MBRLConfig().environment(PackFastCharge).training(action_mode="plan").validate()
 

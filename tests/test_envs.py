@@ -157,9 +157,14 @@ def test_action_filter_caps_the_applied_action_and_limits_match_the_observation(
         seen.append(obs.copy())
         return np.minimum(action, 0.0)
 
+    resets = []
+    cap_at_zero.reset = lambda: resets.append(1)  # a stateful filter is reset with every episode
     pack_env.set_action_filter(cap_at_zero)
     try:
         obs, _, _, _, info = pack_env.step(np.array([1.0], np.float32))
+        assert not resets
+        pack_env.reset(seed=0)
+        assert resets == [1]
     finally:
         pack_env.set_action_filter(None)
     assert len(seen) == 1 and info["applied_action"][0] == pytest.approx(0.0, abs=1e-6)

@@ -109,6 +109,35 @@ def test_planner_acts_at_the_largest_predicted_safe_action_whatever_is_proposed(
     assert SurrogatePlanner(model, low, high, kappa=3.0)(state[:1])[0, 0] <= best[0, 0]
 
 
+def test_bias_corrected_planner_rides_the_limit_of_a_plant_its_model_underestimates(known_plant):
+    from rl_battery.surrogate import SurrogatePlanner
+
+    model, low, high = known_plant  # predicts obs[0] + 0.5 a; limit obs[0] <= 0.2
+
+    def closed_loop(planner, steps=6):
+        state, trace = np.array([-0.6, 0.0], np.float32), []
+        for _ in range(steps):
+            a = planner(state)[0]
+            state = state + np.array([0.5 * a + 0.1, 0.0], np.float32)  # the plant runs 0.1 hotter
+            trace.append(float(state[0]))
+        return np.array(trace)
+
+    plain = closed_loop(SurrogatePlanner(model, low, high, kappa=0.0))
+    corrected_planner = SurrogatePlanner(model, low, high, kappa=0.0, bias_correction=True)
+    corrected = closed_loop(corrected_planner)
+    assert plain[1:].max() > 0.26  # the plain planner sits 0.1 over the limit
+    # From the second step on, the residual it measured keeps it at the limit, not over it.
+    assert corrected[1:].max() < 0.24 and corrected[1:].min() > 0.14
+    assert corrected_planner.bias[0] == pytest.approx(0.1, abs=0.05) and corrected_planner.bias[1] == 0.0
+    # reset() starts a new episode: no correction until a step is seen.
+    corrected_planner.reset()
+    start = np.array([0.0, 0.0], np.float32)
+    assert corrected_planner(start)[0] == SurrogatePlanner(model, low, high, kappa=0.0)(start)[0]
+    # A batch is planned without the correction (its rows are not one episode).
+    batch = np.stack([start, start])
+    np.testing.assert_array_equal(corrected_planner(batch), SurrogatePlanner(model, low, high, kappa=0.0)(batch))
+
+
 def test_open_loop_errors_count_windows_and_grow_with_the_horizon():
     from rl_battery.surrogate import open_loop_errors
 

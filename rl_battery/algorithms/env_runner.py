@@ -12,7 +12,8 @@ local runner as well as on the remote ones.
 
 The state is plain data (numbers, lists, numpy arrays) so it travels through Ray's object
 store: ``{"condition": kwargs of PackFastCharge.set_condition or None,
-"action_filter": {"kind": "plan" | "shield", "surrogate": spec, "low", "high", "kappa"}
+"action_filter": {"kind": "plan" | "shield", "surrogate": spec, "low", "high", "kappa",
+"bias_correction" (plan only)}
 or None, "task": kwargs of CellFastCharge.set_task or None}``. A new task also restarts
 the runner's episodes at its next ``sample`` (an episode never mixes two tasks).
 """
@@ -37,7 +38,8 @@ def build_action_filter(spec: dict | None):
     if spec is None:
         return None
     model = surrogate_from_spec(spec["surrogate"])
-    return _FILTERS[spec["kind"]](model, spec["low"], spec["high"], kappa=spec["kappa"])
+    extra = {"bias_correction": bool(spec.get("bias_correction", False))} if spec["kind"] == "plan" else {}
+    return _FILTERS[spec["kind"]](model, spec["low"], spec["high"], kappa=spec["kappa"], **extra)
 
 
 class BatteryEnvRunner(SingleAgentEnvRunner):
@@ -58,15 +60,15 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
     def _apply_battery_state(self) -> None:
         if getattr(self, "env", None) is None:
             return
-        condition, action_filter = self._battery_state["condition"], build_action_filter(self._battery_state["action_filter"])
-        task = self._battery_state.get("task")
+        condition, task = self._battery_state["condition"], self._battery_state.get("task")
         for env in self.env.unwrapped.envs:
             base = env.unwrapped
             if condition is not None and hasattr(base, "set_condition"):
                 base.set_condition(**condition)
             if task is not None:
                 base.set_task(**task)
-            base.set_action_filter(action_filter)
+            # One filter per env: a bias-correcting planner follows one episode at a time.
+            base.set_action_filter(build_action_filter(self._battery_state["action_filter"]))
 
     @override(SingleAgentEnvRunner)
     def sample(self, *, force_reset: bool = False, **kwargs):

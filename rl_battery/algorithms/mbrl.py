@@ -143,6 +143,7 @@ class MBRLConfig(SACConfig):
         self.safety_margin_V = 0.0
         self.safety_margin_K = 0.0
         self.action_mode = "policy"
+        self.planner_bias_correction = False
         self.max_disagreement = None
         self.adaptive_cycles = 0
         self.cycle0_iterations = 1
@@ -187,6 +188,7 @@ class MBRLConfig(SACConfig):
         safety_margin_V: float | None = NotProvided,
         safety_margin_K: float | None = NotProvided,
         action_mode: str | None = NotProvided,
+        planner_bias_correction: bool | None = NotProvided,
         max_disagreement: float | None = NotProvided,
         adaptive_cycles: int | None = NotProvided,
         cycle0_iterations: int | None = NotProvided,
@@ -240,6 +242,11 @@ class MBRLConfig(SACConfig):
                 shield if ``safety_shield``) or "plan" (the surrogate planner; see the
                 module docstring; needs ``prefill_episodes`` > 0 so that a model exists
                 before the first step). Default "policy".
+            planner_bias_correction: the planner adds the last real step's residual on the
+                constrained entries (observed minus predicted, per episode) to its
+                predictions: offset-free model-predictive control
+                (:class:`rl_battery.surrogate.SurrogatePlanner`), so the fixed back-off
+                need not cover the model's worst bias. Default False.
             max_disagreement: a synthetic branch stops before a step where the model's
                 ensemble disagreement (largest member standard deviation of the predicted
                 next observation, normalized units) exceeds this; None: no limit. Default
@@ -282,7 +289,8 @@ class MBRLConfig(SACConfig):
             ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
             ("prefill_episodes", prefill_episodes), ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
             ("safety_margin_V", safety_margin_V), ("safety_margin_K", safety_margin_K),
-            ("action_mode", action_mode), ("max_disagreement", max_disagreement),
+            ("action_mode", action_mode), ("planner_bias_correction", planner_bias_correction),
+            ("max_disagreement", max_disagreement),
             ("adaptive_cycles", adaptive_cycles), ("cycle0_iterations", cycle0_iterations),
             ("adaptive_cycle_iterations", adaptive_cycle_iterations),
             ("ageing_cycles_per_cycle", ageing_cycles_per_cycle), ("adaptive_real_episodes", adaptive_real_episodes),
@@ -532,7 +540,8 @@ class MBRL(SAC):
                      num_layers=cfg.surrogate_num_layers)
         spec = model.to_spec(sizes) if isinstance(model, CombinedSurrogate) else ensemble_spec(model, sizes)
         self._set_runner_state(action_filter={"kind": "plan" if cfg.action_mode == "plan" else "shield",
-                                              "surrogate": spec, "low": low, "high": high, "kappa": cfg.shield_kappa})
+                                              "surrogate": spec, "low": low, "high": high, "kappa": cfg.shield_kappa,
+                                              "bias_correction": cfg.planner_bias_correction})
 
     def _set_runner_state(self, **changes) -> None:
         """Update the battery state of every env runner, the local one included: RLlib
@@ -721,8 +730,14 @@ class MBRL(SAC):
         low, high = self._obs_limits
         kappa = self.config.shield_kappa
         if self.config.action_mode == "plan":
-            planner = SurrogatePlanner(model, low, high, kappa=kappa)
-            return lambda obs, info: planner(obs, np.zeros(1, np.float32))
+            planner = SurrogatePlanner(model, low, high, kappa=kappa, bias_correction=self.config.planner_bias_correction)
+
+            def plan(obs, info):
+                if info["time_s"] == 0:  # a new episode
+                    planner.reset()
+                return planner(obs, np.zeros(1, np.float32))
+
+            return plan
         act = deterministic_policy(self.env_runner.module)
         if not self.config.safety_shield:
             return lambda obs, info: act(obs)

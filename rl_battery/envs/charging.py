@@ -100,7 +100,8 @@ class FastChargeEnv(gym.Env, ABC):
         """Install ``action_filter(observation, action) -> action``, applied to every finite
         action before it maps to a current (a safety layer such as
         :class:`rl_battery.surrogate.shield.SurrogateShield`); None removes it. The applied
-        action is reported as ``info["applied_action"]``."""
+        action is reported as ``info["applied_action"]``. A filter with a ``reset()`` method
+        (a stateful one, such as the bias-correcting planner) is reset with every episode."""
         self._action_filter = action_filter
 
     @abstractmethod
@@ -134,6 +135,8 @@ class FastChargeEnv(gym.Env, ABC):
         self._steps = 0
         self._metrics = EpisodeMetrics()
         self._failed = False
+        if hasattr(self._action_filter, "reset"):
+            self._action_filter.reset()
         return self._observation(self._last), self._info(self._last)
 
     def step(self, action):

@@ -28,6 +28,8 @@ class CheckpointPolicy:
         action_mode: "policy" or "plan" (an MBRL run whose controller is the planner).
         safety_margins: that shield's or planner's back-off from the (voltage [V],
             temperature [K]) limits.
+        planner_bias_correction: the planner corrects its predictions by the last step's
+            residual (:class:`rl_battery.surrogate.SurrogatePlanner`).
         cycle: the adaptive cycle the run had reached (0: no adaptive cycles yet); from
             cycle 1 on ``surrogate`` is the combined model G = G0 (+) G^.
         condition: the pack's deployment condition in that cycle (age, pinned pack,
@@ -42,6 +44,7 @@ class CheckpointPolicy:
     shield_kappa: float | None = None
     action_mode: str = "policy"
     safety_margins: tuple[float, float] = (0.0, 0.0)
+    planner_bias_correction: bool = False
     cycle: int = 0
     condition: dict[str, Any] | None = None
 
@@ -53,31 +56,40 @@ class CheckpointPolicy:
         name = "surrogate planner" if self.action_mode == "plan" else "policy + safety shield"
         return f"{name}, adapted in cycle {self.cycle}" if self.cycle else name
 
-    def controller(self, env, shield_kappa: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    def controller(self, env, shield_kappa: float | None = None) -> Callable[..., np.ndarray]:
         """The learned controller on ``env`` (see :func:`learned_controller`), with margin
         ``shield_kappa`` (default: the trained one)."""
         if self.surrogate is None:
-            return self.act
+            return lambda obs, info=None: self.act(obs)
         return learned_controller(self.act, self.surrogate, env, action_mode=self.action_mode,
                                   kappa=self.shield_kappa if shield_kappa is None else shield_kappa,
-                                  margins=self.safety_margins)
+                                  margins=self.safety_margins, bias_correction=self.planner_bias_correction)
 
 
 def learned_controller(act: Callable[[np.ndarray], np.ndarray], surrogate, env, *, kappa: float,
-                       action_mode: str = "policy", margins: tuple[float, float] = (0.0, 0.0)
-                       ) -> Callable[[np.ndarray], np.ndarray]:
-    """A run's controller on ``env``: with ``action_mode`` "plan" the surrogate planner (the
-    policy is not used), else ``act`` behind the surrogate safety layer; both are built for
-    ``env``'s limits, tightened by ``margins`` (voltage [V], temperature [K]), with ``kappa``
-    predicted standard deviations."""
+                       action_mode: str = "policy", margins: tuple[float, float] = (0.0, 0.0),
+                       bias_correction: bool = False) -> Callable[..., np.ndarray]:
+    """A run's controller on ``env``, ``(obs, info=None) -> action``: with ``action_mode``
+    "plan" the surrogate planner (the policy is not used; ``bias_correction`` as in
+    :class:`rl_battery.surrogate.SurrogatePlanner`), else ``act`` behind the surrogate
+    safety layer; both are built for ``env``'s limits, tightened by ``margins`` (voltage
+    [V], temperature [K]), with ``kappa`` predicted standard deviations. A stateful
+    (bias-correcting) planner starts a new episode when ``info["time_s"]`` is 0; without
+    ``info`` the caller uses one controller per episode."""
     from rl_battery.surrogate import SurrogatePlanner, SurrogateShield
 
     limits = env.observation_limits(voltage_margin_V=margins[0], temperature_margin_K=margins[1])
     if action_mode == "plan":
-        planner = SurrogatePlanner(surrogate, *limits, kappa=kappa)
-        return lambda obs: planner(obs)
+        planner = SurrogatePlanner(surrogate, *limits, kappa=kappa, bias_correction=bias_correction)
+
+        def plan(obs, info=None):
+            if info is not None and info["time_s"] == 0:
+                planner.reset()
+            return planner(obs)
+
+        return plan
     shield = SurrogateShield(surrogate, *limits, kappa=kappa)
-    return lambda obs: shield(obs, act(obs))
+    return lambda obs, info=None: shield(obs, act(obs))
 
 
 def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
@@ -111,6 +123,7 @@ def load_checkpoint_policy(checkpoint: str | Path) -> CheckpointPolicy:
                             shield_kappa=config.get("shield_kappa") if surrogate is not None else None,
                             action_mode=action_mode,
                             safety_margins=(config.get("safety_margin_V", 0.0), config.get("safety_margin_K", 0.0)),
+                            planner_bias_correction=bool(config.get("planner_bias_correction", False)),
                             cycle=int(cycles["cycle"]), condition=cycles["condition"])
 
 

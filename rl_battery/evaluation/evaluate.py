@@ -134,7 +134,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, out_dir: str | Path | None = 
     out = Path(out_dir) if out_dir else Path(checkpoint) / "evaluation"
     trace: list[dict] = []
     act = policy.controller(env, shield_kappa)
-    results = compare_on_env(env, lambda obs, info: act(obs), initial_soc=initial_soc, trace=trace, optimum=optimum)
+    results = compare_on_env(env, act, initial_soc=initial_soc, trace=trace, optimum=optimum)
     results["policy"]["label"] = policy.description
     result = {
         "checkpoint": str(Path(checkpoint).resolve()),

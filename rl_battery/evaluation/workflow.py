@@ -36,7 +36,7 @@ def _as_policy(policy, env) -> Callable:
         from rl_battery.evaluation.checkpoint_policy import load_checkpoint_policy
 
         controller = load_checkpoint_policy(policy).controller(env.unwrapped)
-        return lambda obs, info: controller(obs)
+        return controller
     if isinstance(policy, (int, float)):
         return lambda obs, info: env.unwrapped.current_to_action(float(policy))
     if not callable(policy):

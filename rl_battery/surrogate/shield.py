@@ -49,14 +49,21 @@ class SurrogateShield:
         self.candidates = torch.linspace(-1.0, 1.0, int(n_candidates))
 
     @torch.no_grad()
-    def cap(self, obs) -> torch.Tensor:
-        """Largest safe action for each observation: (B, obs_dim) -> (B,)."""
+    def cap(self, obs, offset=None) -> torch.Tensor:
+        """Largest safe action for each observation: (B, obs_dim) -> (B,).
+
+        ``offset`` (obs_dim,), optional: added to every prediction before the limits are
+        checked (a measured model bias, see :class:`rl_battery.surrogate.SurrogatePlanner`).
+        """
         obs = torch.as_tensor(np.array(obs, np.float32)).reshape(-1, self.obs_low.numel())  # a writable copy
         b, k = len(obs), len(self.candidates)
         rep_obs = obs.repeat_interleave(k, 0)
         actions = self.candidates.repeat(b).unsqueeze(1)
         upper = self.surrogate.predict_members(rep_obs, actions, n_std=self.kappa)
         lower = self.surrogate.predict_members(rep_obs, actions, n_std=-self.kappa) if self.kappa else upper
+        if offset is not None:
+            offset = torch.as_tensor(np.asarray(offset, np.float32))
+            upper, lower = upper + offset, lower + offset
         safe = ((upper <= self.obs_high).all(-1) & (lower >= self.obs_low).all(-1)).all(0).reshape(b, k)
         # Index of the largest safe candidate, -1 where none is (then the lowest action).
         idx = torch.where(safe, torch.arange(k).expand(b, k), torch.full((b, k), -1)).max(1).values
