@@ -14,7 +14,7 @@ the same with synthetic_ratio 0 (no surrogate), so MBRL and SAC differ only in t
 synthetic data; "MBRL+shield" puts the policy behind the surrogate safety layer (the
 controller is policy + shield), and "SAC+shield" uses the surrogate only as that layer.
 Charge time 10 -> 80 % SOC of the deterministic controller; ratios are to the look-ahead on
-the same pack.
+the same pack. Each run's final algorithm is saved under OUT/checkpoints/LEARNER_seedN.
 """
 
 import argparse
@@ -94,6 +94,9 @@ def train(spec, *, label, seed, iterations, eval_every, out, env_class, env_conf
             flipped = not algo.config.planner_bias_correction
             by_kappa[f"{algo.config.shield_kappa}, bias correction {'on' if flipped else 'off'}"] = \
                 evaluate_policy(algo, env_class, env_config, PACKS, bias_correction=flipped)
+        # Kept so that other controller settings can be evaluated without training again
+        # (`rllib evaluate CHECKPOINT --env-config '{"pack_seed": 100, "soh_mean": 0.9}'`).
+        algo.save_to_path(str(out / "checkpoints" / f"{label}_seed{seed}"))
     finally:
         algo.stop()
     return {"label": label, "seed": seed, "curve": curve, "final": final, "final_by_kappa": by_kappa,
