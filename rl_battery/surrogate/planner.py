@@ -20,7 +20,7 @@ temperature) landed from the ensemble mean it predicted for the action it chose,
 residual to the next step's predictions. The aim: a model confidently a fraction of a kelvin
 off at the limit (its bias exceeds kappa standard deviations) would not need a fixed back-off
 sized for the worst pack. On the 3P6S pack task it fell short: with a 0.05 K back-off it
-still overshot the temperature limit by up to 0.07 K on the hottest pack (the residual is one
+still overshot the temperature limit by up to 0.07 K on the hottest pack (likely: the residual is one
 step old when the limit starts to bind), so ``pack_mbrl`` keeps the back-off and leaves the
 correction off.
 """
