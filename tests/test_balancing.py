@@ -236,3 +236,18 @@ def test_drive_cycle_profile_is_pybamm_us06_scaled_to_2c():
     assert -drive.min() == pytest.approx(6.8) and profile.duration_s == 6600
     assert sum(length for _, length in profile.segments(100.0, 30.0)) == pytest.approx(30.0)
     assert len(profile.segments(100.0, 30.0)) == 30  # 1 s resolution inside a step
+
+
+def test_evaluation_meets_the_same_cells_whatever_the_training_offset():
+    from rl_battery.evaluation.balancing import evaluation_env_config
+
+    trained = {"profile": "discharge-rest-charge", "pack_seed": None, "initial_soc_offset": [0.0, 0.2],
+               "history": 2, "soh": [0.9, 1.1]}
+    assert evaluation_env_config(trained) == {"history": 2, "soh": [0.9, 1.1]}
+    assert evaluation_env_config(trained, keep_policy_view=False) == {"soh": [0.9, 1.1]}
+    # The held-out cells of a checkpoint trained with an offset are those of one trained without.
+    with_offset = PassiveBalancing({**evaluation_env_config(trained), "pack_seed": 10_000})
+    without = PassiveBalancing({"history": 2, "soh": [0.9, 1.1], "pack_seed": 10_000})
+    with_offset.reset(seed=0)
+    without.reset(seed=0)
+    np.testing.assert_array_equal(with_offset.sim.soc, without.sim.soc)

@@ -30,6 +30,17 @@ LABELS = {"policy": "RL policy", "rule_based": "rule-based", "no_balancing": "no
 #: env_config keys that shape what a policy sees and does, not the cells or the load: each
 #: checkpoint keeps its own, so policies trained with different observations share baselines.
 POLICY_VIEW_KEYS = ("action_format", "history", "observe_time")
+#: env_config keys that only widen the training distribution of the cells: evaluation draws its
+#: held-out cells without them, so every policy meets the same cells.
+TRAINING_ONLY_KEYS = ("initial_soc_offset",)
+
+
+def evaluation_env_config(env_config: Mapping[str, Any], *, keep_policy_view: bool = True) -> dict[str, Any]:
+    """A checkpoint's env_config as evaluation uses it: without ``profile`` and ``pack_seed``
+    (set per episode) and :data:`TRAINING_ONLY_KEYS`; without :data:`POLICY_VIEW_KEYS` too
+    unless ``keep_policy_view``."""
+    drop = {"profile", "pack_seed", *TRAINING_ONLY_KEYS, *(() if keep_policy_view else POLICY_VIEW_KEYS)}
+    return {k: v for k, v in env_config.items() if k not in drop}
 
 
 def _summary(rows: list[dict[str, float]]) -> dict[str, Any]:
@@ -137,7 +148,7 @@ def evaluate_balancing_checkpoint(checkpoint: str | Path, *, out_dir: str | Path
     from rl_battery.evaluation.report import write_evaluation
 
     policy = policy or load_checkpoint_policy(checkpoint)
-    env_config = {k: v for k, v in policy.env_config.items() if k not in ("profile", "pack_seed")}
+    env_config = evaluation_env_config(policy.env_config)
     trace: list[dict] = []
     comparison = compare_balancing(env_config, lambda env: (lambda obs, info: policy.act(obs)), profiles=profiles,
                                    episodes=episodes, trace=trace)
@@ -181,7 +192,7 @@ def benchmark_balancing(runs: Mapping[str, Sequence[str | Path]], *, episodes: i
     policies = {name: [load_checkpoint_policy(c) for c in checkpoints] for name, checkpoints in runs.items()}
     if env_config is None:
         first = next(p for ps in policies.values() for p in ps)
-        env_config = {k: v for k, v in first.env_config.items() if k not in ("profile", "pack_seed", *POLICY_VIEW_KEYS)}
+        env_config = evaluation_env_config(first.env_config, keep_policy_view=False)
     baselines = compare_balancing(env_config, None, profiles=profiles, episodes=episodes)
     algorithms: dict[str, dict] = {}
     for name, seeds in policies.items():
