@@ -242,7 +242,7 @@ def test_evaluation_meets_the_same_cells_whatever_the_training_offset():
     from rl_battery.evaluation.balancing import evaluation_env_config
 
     trained = {"profile": "discharge-rest-charge", "pack_seed": None, "initial_soc_offset": [0.0, 0.2],
-               "history": 2, "soh": [0.9, 1.1]}
+               "history": 2, "soh": [0.9, 1.1], "w_spread": 20.0}
     assert evaluation_env_config(trained) == {"history": 2, "soh": [0.9, 1.1]}
     assert evaluation_env_config(trained, keep_policy_view=False) == {"soh": [0.9, 1.1]}
     # The held-out cells of a checkpoint trained with an offset are those of one trained without.
