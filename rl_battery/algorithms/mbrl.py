@@ -730,14 +730,8 @@ class MBRL(SAC):
         low, high = self._obs_limits
         kappa = self.config.shield_kappa
         if self.config.action_mode == "plan":
-            planner = SurrogatePlanner(model, low, high, kappa=kappa, bias_correction=self.config.planner_bias_correction)
-
-            def plan(obs, info):
-                if info["time_s"] == 0:  # a new episode
-                    planner.reset()
-                return planner(obs, np.zeros(1, np.float32))
-
-            return plan
+            return SurrogatePlanner(model, low, high, kappa=kappa,
+                                    bias_correction=self.config.planner_bias_correction).policy
         act = deterministic_policy(self.env_runner.module)
         if not self.config.safety_shield:
             return lambda obs, info: act(obs)

@@ -80,14 +80,7 @@ def learned_controller(act: Callable[[np.ndarray], np.ndarray], surrogate, env, 
 
     limits = env.observation_limits(voltage_margin_V=margins[0], temperature_margin_K=margins[1])
     if action_mode == "plan":
-        planner = SurrogatePlanner(surrogate, *limits, kappa=kappa, bias_correction=bias_correction)
-
-        def plan(obs, info=None):
-            if info is not None and info["time_s"] == 0:
-                planner.reset()
-            return planner(obs)
-
-        return plan
+        return SurrogatePlanner(surrogate, *limits, kappa=kappa, bias_correction=bias_correction).policy
     shield = SurrogateShield(surrogate, *limits, kappa=kappa)
     return lambda obs, info=None: shield(obs, act(obs))
 

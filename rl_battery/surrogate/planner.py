@@ -20,9 +20,9 @@ temperature) landed from the ensemble mean it predicted for the action it chose,
 residual to the next step's predictions. The aim: a model confidently a fraction of a kelvin
 off at the limit (its bias exceeds kappa standard deviations) would not need a fixed back-off
 sized for the worst pack. On the 3P6S pack task it fell short: with a 0.05 K back-off it
-still overshot the temperature limit by up to 0.07 K on the hottest pack (likely: the residual is one
-step old when the limit starts to bind), so ``pack_mbrl`` keeps the back-off and leaves the
-correction off.
+still overshot the temperature limit by up to 0.07 K on the hottest pack (likely because the
+residual is one step old when the limit starts to bind), so ``pack_mbrl`` keeps the back-off
+and leaves the correction off.
 """
 
 from __future__ import annotations
@@ -81,6 +81,14 @@ class SurrogatePlanner:
         """Forget the episode: no correction until one step has been observed."""
         self._expected = None
         self.bias = np.zeros_like(self.bias)
+
+    def policy(self, obs, info=None) -> np.ndarray:
+        """The planner as an ``(obs, info) -> action`` policy (e.g. for
+        :func:`rl_battery.envs.run_episode`): ``info["time_s"] == 0`` starts a new episode
+        (:meth:`reset`); without ``info`` the caller resets."""
+        if info is not None and info["time_s"] == 0:
+            self.reset()
+        return self(obs)
 
     def __call__(self, obs, action=None):
         obs_arr = np.asarray(obs, np.float32)
