@@ -20,9 +20,9 @@ temperature) landed from the ensemble mean it predicted for the action it chose,
 residual to the next step's predictions. The aim: a model confidently a fraction of a kelvin
 off at the limit (its bias exceeds kappa standard deviations) would not need a fixed back-off
 sized for the worst pack. On the 3P6S pack task it fell short: with a 0.05 K back-off it
-still overshot the temperature limit by up to 0.07 K on the hottest pack (likely because the
-residual is one step old when the limit starts to bind), so ``pack_mbrl`` keeps the back-off
-and leaves the correction off.
+still overshot the temperature limit by up to 0.07 K on the hottest pack (a residual averaged
+with gain 0.5, or one that only tightens, did not avoid that either), so ``pack_mbrl`` keeps
+the back-off and leaves the correction off.
 """
 
 from __future__ import annotations
