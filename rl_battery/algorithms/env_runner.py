@@ -33,13 +33,15 @@ BATTERY_STATE = "battery_state"
 _FILTERS = {"plan": SurrogatePlanner, "shield": SurrogateShield}
 
 
-def build_action_filter(spec: dict | None):
-    """The planner or shield a spec describes (None -> None)."""
+def action_filter_factory(spec: dict | None):
+    """A callable that makes the planner or shield a spec describes (None -> None). The model
+    is built from the spec once; each call makes a new filter over it (a bias-correcting
+    planner keeps per-episode state, so every env needs its own)."""
     if spec is None:
-        return None
+        return lambda: None
     model = surrogate_from_spec(spec["surrogate"])
     extra = {"bias_correction": bool(spec.get("bias_correction", False))} if spec["kind"] == "plan" else {}
-    return _FILTERS[spec["kind"]](model, spec["low"], spec["high"], kappa=spec["kappa"], **extra)
+    return lambda: _FILTERS[spec["kind"]](model, spec["low"], spec["high"], kappa=spec["kappa"], **extra)
 
 
 class BatteryEnvRunner(SingleAgentEnvRunner):
@@ -61,14 +63,14 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
         if getattr(self, "env", None) is None:
             return
         condition, task = self._battery_state["condition"], self._battery_state.get("task")
+        make_filter = action_filter_factory(self._battery_state["action_filter"])
         for env in self.env.unwrapped.envs:
             base = env.unwrapped
             if condition is not None and hasattr(base, "set_condition"):
                 base.set_condition(**condition)
             if task is not None:
                 base.set_task(**task)
-            # One filter per env: a bias-correcting planner follows one episode at a time.
-            base.set_action_filter(build_action_filter(self._battery_state["action_filter"]))
+            base.set_action_filter(make_filter())
 
     @override(SingleAgentEnvRunner)
     def sample(self, *, force_reset: bool = False, **kwargs):
