@@ -121,6 +121,7 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     import pyarrow.compute as pc
 
     from rl_battery.algorithms import MBRLConfig
+    from rl_battery.baselines import LookaheadPolicy
     from rl_battery.data import read_rollouts
     from rl_battery.envs import PackFastCharge
     from rl_battery.surrogate import EnsembleSurrogate, SurrogatePlanner, transition_arrays
@@ -132,7 +133,7 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
         .env_runners(num_env_runners=0, rollout_fragment_length=16)
         .training(offline_data_dir=str(tmp_path), num_steps_sampled_before_learning_starts=1000,
                   surrogate_epochs=1, prefill_policy="lookahead", prefill_episodes=1, action_mode="plan",
-                  shield_kappa=2.0, planner_bias_correction=True, **sizes)
+                  shield_kappa=2.0, planner_bias_correction=True, prefill_excitation=(0.6, 1.0), **sizes)
         .reporting(min_sample_timesteps_per_iteration=16, min_time_s_per_iteration=0)
     )
     algo = config.build_algo()
@@ -147,6 +148,17 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     finally:
         algo.stop()
     model = EnsembleSurrogate.from_weights(weights, ensemble_size=2, hidden_size=16, num_layers=1)
+    # The excited warm start: the look-ahead's current scaled by the run's first factors,
+    # and, the factors being <= 1, within the limits at every step.
+    warm = table.filter(pc.equal(table.column("source"), "lookahead")).sort_by("step_index")
+    env = PackFastCharge({"Np": 2, "Ns": 2, "pack_seed": 1})
+    _, info = env.reset(seed=0)  # the first warm-start episode of a run with seed 0
+    factors = np.random.default_rng((0, 1)).uniform(0.6, 1.0, 2)
+    expected_A = max(env.min_current_A, LookaheadPolicy(env).current(info) * factors[0])
+    assert warm.column("current_A")[0].as_py() == pytest.approx(expected_A, rel=1e-6)
+    assert len(set(np.round(warm.column("current_A").to_numpy(), 6))) > 1
+    assert max(warm.column("step_max_cell_voltage_V").to_numpy()) <= env.settings.voltage_limit_V
+    assert max(warm.column("step_max_cell_temperature_K").to_numpy()) <= env.settings.temperature_limit_K
     real_table = table.filter(pc.equal(table.column("source"), "real"))
     real = transition_arrays(real_table)
     assert len(real["obs"]) >= 16
@@ -178,6 +190,8 @@ def test_plan_mode_acts_with_the_surrogate_planner_from_the_first_step(ray_sessi
     np.testing.assert_allclose(np.stack([control(o) for o in obs]), np.stack([expected(o) for o in obs]), atol=1e-6)
     with pytest.raises(ValueError, match="warm start"):
         MBRLConfig().environment(PackFastCharge).training(action_mode="plan").validate()
+    with pytest.raises(ValueError, match="prefill_excitation"):
+        MBRLConfig().environment(PackFastCharge).training(prefill_excitation=(0.6, 1.2)).validate()
 
 
 def test_adaptive_cycles_age_the_pack_adapt_and_survive_restore(ray_session, tmp_path):

@@ -2,9 +2,10 @@
 
 Set-up (optional warm start): ``prefill_episodes`` episodes of a reference controller
 (``prefill_policy``: the look-ahead, CC-CT-CV or CC-CV of :mod:`rl_battery.baselines`) run on
-a local copy of the env; they are written to Parquet (``source`` = the controller's name)
-and put in the replay buffer and the surrogate's data, so SAC starts from transitions that
-ride the limits instead of from random high-current episodes that all violate them.
+a local copy of the env, optionally with each step's current scaled down by a random
+factor (``prefill_excitation``); they are written to Parquet (``source`` = the controller's
+name) and put in the replay buffer and the surrogate's data, so SAC starts from transitions
+that ride the limits instead of from random high-current episodes that all violate them.
 
 One ``training_step``:
   1. sample real episodes from the env runners (RLlib's SAC sampling);
@@ -138,6 +139,7 @@ class MBRLConfig(SACConfig):
         self.num_updates_per_iteration = 20
         self.prefill_policy = None
         self.prefill_episodes = 0
+        self.prefill_excitation = None
         self.safety_shield = False
         self.shield_kappa = 1.0
         self.safety_margin_V = 0.0
@@ -183,6 +185,7 @@ class MBRLConfig(SACConfig):
         num_updates_per_iteration: int | None = NotProvided,
         prefill_policy: str | None = NotProvided,
         prefill_episodes: int | None = NotProvided,
+        prefill_excitation: tuple[float, float] | None = NotProvided,
         safety_shield: bool | None = NotProvided,
         shield_kappa: float | None = NotProvided,
         safety_margin_V: float | None = NotProvided,
@@ -228,6 +231,14 @@ class MBRLConfig(SACConfig):
                 buffer and the surrogate: one of "lookahead", "cc_ct_cv", "cccv", or None.
                 Default None.
             prefill_episodes: how many such episodes (>= 0). Default 0.
+            prefill_excitation: (low, high), 0 < low <= high <= 1, or None: each warm-start
+                step applies the reference controller's current times a factor drawn
+                uniformly from [low, high] (drawn with the run's seed), so the first model
+                sees how voltage and temperature respond to the current at each state,
+                not only along the reference's one current per state (persistent
+                excitation, as in system identification). Factors <= 1 keep every
+                warm-start step within the limits the reference keeps. None: the
+                reference's own currents. Default None.
             safety_shield: cap every action at the largest one the surrogate ensemble
                 predicts to keep the env's limits (see the module docstring). The surrogate
                 is fitted every step even with ``synthetic_ratio`` 0 (then it serves only as
@@ -287,7 +298,8 @@ class MBRLConfig(SACConfig):
             ("model_rollout_horizon", model_rollout_horizon), ("num_model_rollouts", num_model_rollouts),
             ("synthetic_ratio", synthetic_ratio), ("synthetic_buffer_capacity", synthetic_buffer_capacity),
             ("num_updates_per_iteration", num_updates_per_iteration), ("prefill_policy", prefill_policy),
-            ("prefill_episodes", prefill_episodes), ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
+            ("prefill_episodes", prefill_episodes), ("prefill_excitation", prefill_excitation),
+            ("safety_shield", safety_shield), ("shield_kappa", shield_kappa),
             ("safety_margin_V", safety_margin_V), ("safety_margin_K", safety_margin_K),
             ("action_mode", action_mode), ("planner_bias_correction", planner_bias_correction),
             ("max_disagreement", max_disagreement),
@@ -319,6 +331,11 @@ class MBRLConfig(SACConfig):
             self._value_error(f"`prefill_policy` must be None or one of {PREFILL_POLICIES}, got {self.prefill_policy!r}")
         if self.prefill_episodes < 0:
             self._value_error("`prefill_episodes` must be >= 0")
+        if self.prefill_excitation is not None:
+            band = tuple(self.prefill_excitation)
+            if len(band) != 2 or not 0.0 < band[0] <= band[1] <= 1.0:
+                self._value_error(f"`prefill_excitation` must be None or (low, high) with 0 < low <= high <= 1, "
+                                  f"got {self.prefill_excitation!r}")
         if self.shield_kappa < 0 or self.safety_margin_V < 0 or self.safety_margin_K < 0:
             self._value_error("`shield_kappa`, `safety_margin_V` and `safety_margin_K` must be >= 0")
         if self.action_mode not in ACTION_MODES:
@@ -466,7 +483,8 @@ class MBRL(SAC):
         return table
 
     def _prefill(self, name: str, n_episodes: int) -> int:
-        """Run reference-controller episodes on a local env: replay buffer, Parquet, window."""
+        """Run reference-controller episodes on a local env (their currents scaled by the
+        ``prefill_excitation`` factors): replay buffer, Parquet, window."""
         from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
 
         env = self._local_env
@@ -476,6 +494,8 @@ class MBRL(SAC):
             policy = CCCTCVPolicy(env, best_cc_ct_cv(env)[0])
         else:
             policy = CCCVPolicy(env, best_cccv(env)[0])
+        band = self.config.prefill_excitation
+        rng = np.random.default_rng((self._seed, 1))  # its own stream: the episodes' seeds stay as they were
         episodes = []
         for k in range(int(n_episodes)):
             obs, info = env.reset(seed=self._seed * 1000 + k)
@@ -483,6 +503,9 @@ class MBRL(SAC):
             done = terminated = False
             while not done:
                 action = policy(obs, info)
+                if band is not None:
+                    current = max(env.min_current_A, env.action_to_current(action) * rng.uniform(*band))
+                    action = env.current_to_action(current)
                 obs, reward, terminated, truncated, info = env.step(action)
                 observations.append(obs), infos.append(info), actions.append(action), rewards.append(reward)
                 done = terminated or truncated
