@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig
+from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig, SeededReplayCallback
 from rl_battery.envs import ENV_CLASSES
 from rl_battery.progress import battery_reporter
 
@@ -152,7 +152,7 @@ def build_algorithm_config(spec: ExperimentSpec, *, experiment: str, project_roo
     """
     config = _algorithm_config_class(spec.algorithm)()
     config.environment(ENV_CLASSES[spec.env], env_config=_with_grid_search(spec.env_config))
-    config.callbacks(BatteryMetricsCallback)
+    config.callbacks([BatteryMetricsCallback, SeededReplayCallback])
     # Recreate a broken env inside its runner instead of restarting the runner (60 s).
     config.fault_tolerance(restart_failed_sub_environments=True)
     if spec.algorithm == "MBRL":

@@ -1,7 +1,7 @@
 """Custom RLlib algorithms (config class and algorithm side by side, as RLlib does)."""
 
-from rl_battery.algorithms.callbacks import BatteryMetricsCallback
+from rl_battery.algorithms.callbacks import BatteryMetricsCallback, SeededReplayCallback, seed_replay_buffer
 from rl_battery.algorithms.mbrl import MBRL, MBRLConfig
 from rl_battery.algorithms.reptile import Reptile, ReptileConfig
 
-__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "BatteryMetricsCallback"]
+__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "BatteryMetricsCallback", "SeededReplayCallback", "seed_replay_buffer"]

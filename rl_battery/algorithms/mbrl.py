@@ -95,6 +95,7 @@ from ray.rllib.utils.metrics import (
 from ray.rllib.utils.replay_buffers.episode_replay_buffer import EpisodeReplayBuffer
 
 from rl_battery.algorithms.adaptation import PackReference, adapt, parameter_truth
+from rl_battery.algorithms.callbacks import REPLAY_STREAM, seed_replay_buffer
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import sac_updates
@@ -384,6 +385,9 @@ class MBRL(SAC):
             seed=self._seed,
         )
         self.synthetic_buffer = EpisodeReplayBuffer(capacity=cfg.synthetic_buffer_capacity)
+        # Both buffers sample from the run's seed (RLlib's draw from OS entropy).
+        seed_replay_buffer(self.local_replay_buffer, self._seed)
+        seed_replay_buffer(self.synthetic_buffer, self._seed, stream=REPLAY_STREAM + 1)
         # Under Tune, name the folder like the trial's folder in ray_results/ (so rollouts and
         # checkpoints pair up, and a resumed trial keeps writing to its own folder). RLlib
         # turns the config dict into an AlgorithmConfig before Trainable pops Tune's trial
