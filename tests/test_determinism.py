@@ -15,16 +15,21 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _first_iterations(seed: int, n: int = 2) -> list[dict]:
+def _smoke_results(experiment: str, seed: int, n: int) -> list[dict]:
+    """The results of the first ``n`` iterations of ``experiment``'s smoke run with ``seed``."""
     from rl_battery.experiments import build_algorithm_config, load_experiment
 
-    spec = load_experiment("balance_ppo", smoke=True)
+    spec = load_experiment(experiment, smoke=True)
     spec.config["debugging"] = {"seed": seed}
     algo = build_algorithm_config(spec, experiment="determinism").build_algo()
     try:
-        results = [algo.train() for _ in range(n)]
+        return [algo.train() for _ in range(n)]
     finally:
         algo.stop()
+
+
+def _first_iterations(seed: int, n: int = 2) -> list[dict]:
+    results = _smoke_results("balance_ppo", seed, n)
     keys = ("episode_return_mean", "usable_capacity_Ah", "switch_count", "soc_variance_mean")
     return [{**{k: r["env_runners"][k] for k in keys},
              "vf_loss": r["learners"]["default_policy"]["vf_loss"],
@@ -46,16 +51,8 @@ def test_same_seed_same_first_iterations_other_seed_differs():
 
 def _dqn_losses(seed: int, n: int = 3) -> list[float]:
     """DQN's TD loss over its first iterations (the smoke run learns from its 2nd iteration)."""
-    from rl_battery.experiments import build_algorithm_config, load_experiment
-
-    spec = load_experiment("balance_dqn", smoke=True)
-    spec.config["debugging"] = {"seed": seed}
-    algo = build_algorithm_config(spec, experiment="determinism").build_algo()
-    try:
-        results = [algo.train() for _ in range(n)]
-    finally:
-        algo.stop()
-    return [r["learners"]["default_policy"]["qf_loss"] for r in results if "default_policy" in r.get("learners", {})]
+    return [r["learners"]["default_policy"]["qf_loss"] for r in _smoke_results("balance_dqn", seed, n)
+            if "default_policy" in r.get("learners", {})]
 
 
 def test_replay_minibatches_repeat_with_the_seed():
