@@ -169,6 +169,27 @@ def test_initial_soc_offset_shifts_the_whole_string_and_keeps_its_spread():
         PassiveBalancing({"initial_soc_offset": [0.0, 0.35]})  # cells up to 0.95 > soc_window 0.9
 
 
+def test_initial_soc_spread_scales_the_cells_around_the_middle_of_their_range():
+    base = PassiveBalancing({"pack_seed": 3})
+    half = PassiveBalancing({"pack_seed": 3, "initial_soc_spread": [0.5, 0.5], "initial_soc_offset": [0.1, 0.1]})
+    drawn = PassiveBalancing({"initial_soc_spread": [0.0, 1.0]})
+    base.reset(seed=0)
+    half.reset(seed=0)
+    # A fixed factor halves every cell's distance from 0.5 (the middle of 0.4-0.6) before the
+    # offset, and leaves SOH and resistance as drawn.
+    np.testing.assert_allclose(half.sim.soc, 0.5 + 0.5 * (base.sim.soc - 0.5) + 0.1)
+    np.testing.assert_array_equal(half._soh, base._soh)
+    spreads = []
+    for seed in range(40):
+        drawn.reset(seed=seed)
+        spreads.append(np.ptp(drawn.sim.soc))
+    # Per-episode factors from 0 to 1: nearly balanced strings as well as fully spread ones.
+    assert min(spreads) < 0.02 and max(spreads) > 0.1
+    for bad in ([0.5, 1.5], [-0.1, 0.5], [0.8, 0.2]):
+        with pytest.raises(ValueError, match="initial_soc_spread"):
+            PassiveBalancing({"initial_soc_spread": bad})
+
+
 def test_env_rejects_bad_actions_and_config_keys():
     env = PassiveBalancing({"action_format": "discrete"})
     env.reset(seed=0)
@@ -242,7 +263,7 @@ def test_evaluation_meets_the_same_cells_whatever_the_training_offset():
     from rl_battery.evaluation.balancing import evaluation_env_config
 
     trained = {"profile": "discharge-rest-charge", "pack_seed": None, "initial_soc_offset": [0.0, 0.2],
-               "history": 2, "soh": [0.9, 1.1], "w_spread": 20.0}
+               "initial_soc_spread": [0.0, 1.0], "history": 2, "soh": [0.9, 1.1], "w_spread": 20.0}
     assert evaluation_env_config(trained) == {"history": 2, "soh": [0.9, 1.1]}
     assert evaluation_env_config(trained, keep_policy_view=False) == {"soh": [0.9, 1.1]}
     # The held-out cells of a checkpoint trained with an offset are those of one trained without.

@@ -71,6 +71,7 @@ class BalancingSettings:
     observe_time: bool = True
     initial_soc: tuple[float, float] = (0.4, 0.6)
     initial_soc_offset: tuple[float, float] = (0.0, 0.0)
+    initial_soc_spread: tuple[float, float] = (1.0, 1.0)
     soh: tuple[float, float] = (0.95, 1.05)
     resistance_spread: float = 0.05
     pack_seed: int | None = None
@@ -97,7 +98,8 @@ class BalancingSettings:
             raise ValueError(f"observe_time must be true or false, got {self.observe_time!r}")
         if not self.dt_s > 0 or int(self.history) < 1 or not self.shunt_resistance_Ohm > 0:
             raise ValueError("dt_s and shunt_resistance_Ohm must be > 0 and history >= 1")
-        for name in ("initial_soc", "initial_soc_offset", "soh", "soc_window", "voltage_window_V"):
+        for name in ("initial_soc", "initial_soc_offset", "initial_soc_spread", "soh", "soc_window",
+                     "voltage_window_V"):
             value = tuple(float(v) for v in getattr(self, name))
             if len(value) != 2 or value[0] > value[1]:
                 raise ValueError(f"{name} must be [low, high] with low <= high, got {getattr(self, name)!r}")
@@ -110,6 +112,9 @@ class BalancingSettings:
         if not lo < self.initial_soc[0] + shift_lo <= self.initial_soc[1] + shift_hi < hi:
             raise ValueError(f"initial_soc_offset {self.initial_soc_offset} moves initial_soc {self.initial_soc} "
                              f"outside the soc_window {self.soc_window}")
+        if not 0.0 <= self.initial_soc_spread[0] <= self.initial_soc_spread[1] <= 1.0:
+            raise ValueError(f"initial_soc_spread must be [low, high] with 0 <= low <= high <= 1, "
+                             f"got {self.initial_soc_spread}")
         if not (0.5 < self.soh[0] and self.soh[1] <= 1.5):
             raise ValueError(f"soh must lie in (0.5, 1.5], got {self.soh}")
         if not 0.0 <= self.resistance_spread < 0.5:

@@ -69,9 +69,11 @@ class PassiveBalancing(gym.Env):
     working``, grows more negative as the variance falls, so it is not used.)
 
     ## Starting State
-    Each cell: SOC ~ U(``initial_soc``) (0.4-0.6) plus one offset per episode ~
-    U(``initial_soc_offset``) (0, no offset), SOH ~ U(``soh``) (0.95-1.05), resistance
-    factor ~ U(1 +- ``resistance_spread``) (0.05); RC pairs relaxed; shunts off. Drawn from
+    Each cell: SOC ~ U(``initial_soc``) (0.4-0.6), its deviation from the middle of that
+    range scaled by one factor per episode ~ U(``initial_soc_spread``) (1, as drawn), plus
+    one offset per episode ~ U(``initial_soc_offset``) (0, no offset); SOH ~ U(``soh``)
+    (0.95-1.05); resistance factor ~ U(1 +- ``resistance_spread``) (0.05); RC pairs
+    relaxed; shunts off. Drawn from
     the env's RNG at every reset, or always the same cells from ``pack_seed``. A profile is
     drawn from ``profile`` when it lists several.
 
@@ -161,11 +163,16 @@ class PassiveBalancing(gym.Env):
         soc = rng.uniform(*s.initial_soc, size=n)
         soh = rng.uniform(*s.soh, size=n)
         scale = rng.uniform(1.0 - s.resistance_spread, 1.0 + s.resistance_spread, size=n)
-        # Drawn last and only from a range of nonzero width, so a fixed offset leaves the
-        # random stream, and hence the cells of every pack_seed, as they are without one.
+        # Drawn last and only from ranges of nonzero width, so a fixed offset or spread factor
+        # leaves the random stream, and hence the cells of every pack_seed, as without one.
         low, high = s.initial_soc_offset
-        soc = soc + (rng.uniform(low, high) if high > low else low)
-        return soc, soh, scale
+        offset = rng.uniform(low, high) if high > low else low
+        low, high = s.initial_soc_spread
+        factor = rng.uniform(low, high) if high > low else low
+        if factor != 1.0:
+            middle = 0.5 * sum(s.initial_soc)
+            soc = middle + factor * (soc - middle)
+        return soc + offset, soh, scale
 
     def _frame(self, r: BalancingStepRecord) -> np.ndarray:
         soc = r.cell_soc

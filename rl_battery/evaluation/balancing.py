@@ -30,11 +30,12 @@ LABELS = {"policy": "RL policy", "rule_based": "rule-based", "no_balancing": "no
 #: env_config keys that shape what a policy sees and does, not the cells or the load: each
 #: checkpoint keeps its own, so policies trained with different observations share baselines.
 POLICY_VIEW_KEYS = ("action_format", "history", "observe_time")
-#: env_config keys that only shape training: the spread of the training cells and the reward
+#: env_config keys that only shape training: the start SOCs of the training cells and the reward
 #: weights. Evaluation leaves them out, so every policy meets the same held-out cells and the
 #: same rule-based baseline (its threshold is tuned for the default reward); the benchmark's
 #: metrics (capacity, SOC variance, switches) do not depend on the reward.
-TRAINING_ONLY_KEYS = ("initial_soc_offset", "w_spread", "w_switch", "w_energy", "w_usable", "w_blocked")
+TRAINING_ONLY_KEYS = ("initial_soc_offset", "initial_soc_spread", "w_spread", "w_switch", "w_energy", "w_usable",
+                      "w_blocked")
 
 
 def evaluation_env_config(env_config: Mapping[str, Any], *, keep_policy_view: bool = True) -> dict[str, Any]:
