@@ -73,9 +73,8 @@ class PassiveBalancing(gym.Env):
     range scaled by one factor per episode ~ U(``initial_soc_spread``) (1, as drawn), plus
     one offset per episode ~ U(``initial_soc_offset``) (0, no offset); SOH ~ U(``soh``)
     (0.95-1.05); resistance factor ~ U(1 +- ``resistance_spread``) (0.05); RC pairs
-    relaxed; shunts off. Drawn from
-    the env's RNG at every reset, or always the same cells from ``pack_seed``. A profile is
-    drawn from ``profile`` when it lists several.
+    relaxed; shunts off. Drawn from the env's RNG at every reset, or always the same cells
+    from ``pack_seed``. A profile is drawn from ``profile`` when it lists several.
 
     ## Episode End
     Terminated when the load profile ends (6200 s, 207 steps, for "discharge-rest-charge";
