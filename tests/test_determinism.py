@@ -6,8 +6,8 @@ resistance), the RLModule's initial weights and the action sampling, and the lea
 RNG. Off-policy algorithms also draw their minibatches from the replay buffer, which RLlib seeds
 from OS entropy; every experiment seeds it from the run's seed
 (:class:`rl_battery.algorithms.SeededReplayCallback`). Nothing else draws random numbers,
-so episode returns, metrics and losses repeat bit for bit. Not covered: remote env runners (sampling order across processes), and wall-clock
-timers.
+so episode returns, metrics and losses repeat bit for bit. Not covered: remote env runners
+(sampling order across processes), and wall-clock timers.
 """
 
 import pytest

@@ -4,4 +4,5 @@ from rl_battery.algorithms.callbacks import BatteryMetricsCallback, SeededReplay
 from rl_battery.algorithms.mbrl import MBRL, MBRLConfig
 from rl_battery.algorithms.reptile import Reptile, ReptileConfig
 
-__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "BatteryMetricsCallback", "SeededReplayCallback", "seed_replay_buffer"]
+__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "BatteryMetricsCallback", "SeededReplayCallback",
+           "seed_replay_buffer"]

@@ -168,7 +168,7 @@ class PassiveBalancing(gym.Env):
         offset = rng.uniform(low, high) if high > low else low
         low, high = s.initial_soc_spread
         factor = rng.uniform(low, high) if high > low else low
-        if factor != 1.0:
+        if factor != 1.0:  # middle + 1.0 * (soc - middle) can differ from soc in the last bit
             middle = 0.5 * sum(s.initial_soc)
             soc = middle + factor * (soc - middle)
         return soc + offset, soh, scale
