@@ -149,6 +149,26 @@ def test_env_without_clock_drops_the_time_entry_and_truncates_at_the_profile_end
         PassiveBalancing({"observe_time": "no"})
 
 
+def test_soc_deviation_gain_scales_only_the_deviation_entries():
+    base = PassiveBalancing({"pack_seed": 4})
+    sharp = PassiveBalancing({"pack_seed": 4, "soc_deviation_gain": 50.0})
+    obs_b, _ = base.reset(seed=0)
+    obs_s, _ = sharp.reset(seed=0)
+    n = base.settings.n_cells
+    deviation = base.sim.soc - base.sim.soc.mean()
+    # Entries n..2n-1 of the newest frame are the SOC deviation times the gain (clipped at 10).
+    np.testing.assert_allclose(obs_b[n:2 * n], 10.0 * deviation, atol=1e-6)
+    np.testing.assert_allclose(obs_s[n:2 * n], np.clip(50.0 * deviation, -10, 10), atol=1e-5)
+    frame = 5 * n + 1
+    keep = np.ones(obs_b.shape, bool)
+    for k in range(base.settings.history):
+        keep[k * frame + n:k * frame + 2 * n] = False
+    np.testing.assert_array_equal(obs_b[keep], obs_s[keep])
+    for bad in (0.0, -1.0, 500.0):
+        with pytest.raises(ValueError, match="soc_deviation_gain"):
+            PassiveBalancing({"soc_deviation_gain": bad})
+
+
 def test_initial_soc_offset_shifts_the_whole_string_and_keeps_its_spread():
     base = PassiveBalancing({"pack_seed": 3})
     fixed = PassiveBalancing({"pack_seed": 3, "initial_soc_offset": [0.2, 0.2]})

@@ -29,6 +29,10 @@ class BalancingSettings:
         n_cells: cells in series, 2-8. Default 5.
         dt_s: control interval [s], > 0. Default 30.
         history: observation frames (now and the previous ``history - 1`` steps), >= 1. Default 3.
+        soc_deviation_gain: gain on each cell's SOC minus the mean cell SOC in the observation,
+            in (0, 100]. Default 10 (a spread of 0.1 SOC reads as 1). A larger gain makes the
+            small spreads of a nearly balanced string visible next to the O(1) features;
+            values beyond +-10 are clipped with the rest of the observation.
         observe_time: put the elapsed fraction of the profile in the observation. Default True.
             Without it the observation carries no clock, so a policy cannot learn the
             training profile's schedule by heart and must act on the cells' state; the
@@ -42,6 +46,11 @@ class BalancingSettings:
             inside the SOC window. Default [0, 0] (no offset). A training-coverage knob: the
             training profile discharges first, so with the default start SOCs it never
             discharges from above SOC 0.6; a positive offset lets it.
+        initial_soc_spread: [low, high] in [0, 1] of one factor drawn per episode that scales
+            every cell's start-SOC deviation from the middle of ``initial_soc``: 0 starts a
+            balanced string, 1 keeps the cells as drawn. Default [1, 1] (nothing is drawn, so
+            a ``pack_seed`` keeps its cells bit for bit). A training-coverage knob: with it the
+            policy also meets nearly balanced strings, as a test profile's last phase is.
         soh: [low, high] of each cell's SOH (capacity / 3.4 Ah), uniform, in (0.5, 1.5].
             Default [0.95, 1.05].
         resistance_spread: half-width of the uniform cell-to-cell factor on R0, R1, R2,
@@ -68,6 +77,7 @@ class BalancingSettings:
     n_cells: int = 5
     dt_s: float = 30.0
     history: int = 3
+    soc_deviation_gain: float = 10.0
     observe_time: bool = True
     initial_soc: tuple[float, float] = (0.4, 0.6)
     initial_soc_offset: tuple[float, float] = (0.0, 0.0)
@@ -96,6 +106,8 @@ class BalancingSettings:
             raise ValueError(f"n_cells must be in 2..8, got {self.n_cells}")
         if not isinstance(self.observe_time, bool):
             raise ValueError(f"observe_time must be true or false, got {self.observe_time!r}")
+        if not 0.0 < float(self.soc_deviation_gain) <= 100.0:
+            raise ValueError(f"soc_deviation_gain must be in (0, 100], got {self.soc_deviation_gain}")
         if not self.dt_s > 0 or int(self.history) < 1 or not self.shunt_resistance_Ohm > 0:
             raise ValueError("dt_s and shunt_resistance_Ohm must be > 0 and history >= 1")
         for name in ("initial_soc", "initial_soc_offset", "initial_soc_spread", "soh", "soc_window",

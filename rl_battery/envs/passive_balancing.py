@@ -17,7 +17,6 @@ from rl_battery.sim.ecm_string import NOMINAL_CAPACITY_AH, ECMStringSimulator
 
 #: Observation scaling: (voltage - offset) / scale, SOC deviation x gain, (SOH - 1) x gain.
 VOLTAGE_OFFSET_V, VOLTAGE_SCALE_V = 3.7, 0.5
-SOC_DEVIATION_GAIN = 10.0
 SOH_GAIN = 10.0
 
 
@@ -47,14 +46,14 @@ class PassiveBalancing(gym.Env):
     ``Box(-10, 10, (history * (5 * n_cells + 1) + 4,), float32)`` (``+ 3`` without
     ``observe_time``): ``history`` frames, newest first (a reset repeats its state), each
 
-    | index (frame)         | observation                              | scaling                   |
-    |-----------------------|------------------------------------------|---------------------------|
-    | 0 .. n-1              | cell SOC                                 | raw [-]                   |
-    | n .. 2n-1             | cell SOC - mean cell SOC                 | x 10                      |
-    | 2n .. 3n-1            | cell terminal voltage                    | (V - 3.7 V) / 0.5 V       |
-    | 3n .. 4n-1            | shunt switch state applied over the step | 0 / 1                     |
-    | 4n .. 5n-1            | cell SOH (capacity / 3.4 Ah)             | (SOH - 1) x 10            |
-    | 5n                    | pack current over the step               | / 2.35 A                  |
+    | index (frame)         | observation                              | scaling                       |
+    |-----------------------|------------------------------------------|-------------------------------|
+    | 0 .. n-1              | cell SOC                                 | raw [-]                       |
+    | n .. 2n-1             | cell SOC - mean cell SOC                 | x ``soc_deviation_gain`` (10) |
+    | 2n .. 3n-1            | cell terminal voltage                    | (V - 3.7 V) / 0.5 V           |
+    | 3n .. 4n-1            | shunt switch state applied over the step | 0 / 1                         |
+    | 4n .. 5n-1            | cell SOH (capacity / 3.4 Ah)             | (SOH - 1) x 10                |
+    | 5n                    | pack current over the step               | / 2.35 A                      |
 
     then: the elapsed fraction of the profile (only with ``observe_time``), charge cut (0/1),
     discharge cut (0/1), and the profile current of the coming step / 2.35 A.
@@ -176,7 +175,7 @@ class PassiveBalancing(gym.Env):
     def _frame(self, r: BalancingStepRecord) -> np.ndarray:
         soc = r.cell_soc
         return np.concatenate([
-            soc, (soc - soc.mean()) * SOC_DEVIATION_GAIN, (r.cell_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
+            soc, (soc - soc.mean()) * self.settings.soc_deviation_gain, (r.cell_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
             r.switches.astype(float), (r.cell_soh - 1.0) * SOH_GAIN, [r.pack_current_A / LOAD_CURRENT_A],
         ])
 

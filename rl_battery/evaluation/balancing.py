@@ -29,7 +29,7 @@ RATIOS = {"usable_capacity_Ah": "capacity_ratio", "soc_variance_mean": "variance
 LABELS = {"policy": "RL policy", "rule_based": "rule-based", "no_balancing": "no balancing"}
 #: env_config keys that shape what a policy sees and does, not the cells or the load: each
 #: checkpoint keeps its own, so policies trained with different observations share baselines.
-POLICY_VIEW_KEYS = ("action_format", "history", "observe_time")
+POLICY_VIEW_KEYS = ("action_format", "history", "observe_time", "soc_deviation_gain")
 #: env_config keys that only shape training: the start SOCs of the training cells and the reward
 #: weights. Evaluation leaves them out, so every policy meets the same held-out cells and the
 #: same rule-based baseline (its threshold is tuned for the default reward); the benchmark's
