@@ -169,6 +169,26 @@ def test_soc_deviation_gain_scales_only_the_deviation_entries():
             PassiveBalancing({"soc_deviation_gain": bad})
 
 
+def test_soc_variance_splits_by_the_profile_phase_and_adds_up():
+    env = PassiveBalancing({"pack_seed": 2, "profile": "charge-rest-discharge"})
+    env.reset(seed=0)
+    sums, steps, done = {-1: 0.0, 0: 0.0, 1: 0.0}, 0, False
+    while not done:
+        _, _, terminated, truncated, info = env.step(np.zeros(5, dtype=int))
+        sums[int(np.sign(info["profile_current_A"]))] += float(np.var(info["cell_soc"]))
+        steps += 1
+        done = terminated or truncated
+    m = info["episode_metrics"]
+    # Each part is its phase's steps' variance over all steps; together the time-mean variance.
+    for key, sign in (("soc_variance_discharge", -1), ("soc_variance_rest", 0), ("soc_variance_charge", 1)):
+        assert m[key] == pytest.approx(sums[sign] / steps, rel=1e-9)
+        assert m[key] > 0.0
+    assert m["soc_variance_discharge"] + m["soc_variance_rest"] + m["soc_variance_charge"] == pytest.approx(
+        m["soc_variance_mean"], rel=1e-9)
+    # The 100 s rest is 4 of 220 steps: its part is the smallest.
+    assert m["soc_variance_rest"] < min(m["soc_variance_discharge"], m["soc_variance_charge"])
+
+
 def test_initial_soc_offset_shifts_the_whole_string_and_keeps_its_spread():
     base = PassiveBalancing({"pack_seed": 3})
     fixed = PassiveBalancing({"pack_seed": 3, "initial_soc_offset": [0.2, 0.2]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -80,6 +80,9 @@ BALANCING_METRIC_KEYS = (
     "usable_discharge_Ah",
     "usable_charge_Ah",
     "soc_variance_mean",
+    "soc_variance_discharge",
+    "soc_variance_rest",
+    "soc_variance_charge",
     "soc_spread_final",
     "switch_count",
     "shunt_energy_Wh",
@@ -99,6 +102,11 @@ class BalancingMetrics:
             ``usable_charge_Ah``).
         usable_discharge_Ah, usable_charge_Ah: its discharge and charge parts [Ah].
         soc_variance_mean: variance of the cell SOCs across cells, averaged over the steps [-].
+        soc_variance_discharge, soc_variance_rest, soc_variance_charge: the parts of
+            ``soc_variance_mean`` from the steps whose profile current discharges (< 0), rests
+            (0) or charges (> 0): each is the sum of those steps' variances over all the
+            episode's steps, so the three add up to ``soc_variance_mean`` and say in which
+            phase the imbalance lies (a drive cycle's regenerative steps count as charge).
         soc_spread_final: max - min cell SOC at the last step [-].
         switch_count: shunt switch changes (on->off and off->on), summed over cells.
         shunt_energy_Wh: energy dissipated in the shunts [Wh].
@@ -111,12 +119,17 @@ class BalancingMetrics:
     usable_discharge_Ah: float = 0.0
     usable_charge_Ah: float = 0.0
     soc_variance_mean: float = 0.0
+    soc_variance_discharge: float = 0.0
+    soc_variance_rest: float = 0.0
+    soc_variance_charge: float = 0.0
     soc_spread_final: float = float("nan")
     switch_count: int = 0
     shunt_energy_Wh: float = 0.0
     blocked_switches: int = 0
     episode_return: float = 0.0
     steps: int = 0
+    #: Variance summed over the discharge, rest and charge steps.
+    _variance_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], repr=False)
 
     def update(self, record, *, switch_changes: int, reward: float) -> None:
         """Fold in one step's :class:`~rl_battery.envs.step_record.BalancingStepRecord`."""
@@ -129,6 +142,9 @@ class BalancingMetrics:
         self.usable_capacity_Ah = self.usable_discharge_Ah + self.usable_charge_Ah
         self.steps += 1
         self.soc_variance_mean += (float(soc.var()) - self.soc_variance_mean) / self.steps
+        self._variance_sums[int(np.sign(record.profile_current_A)) + 1] += float(soc.var())
+        self.soc_variance_discharge, self.soc_variance_rest, self.soc_variance_charge = (
+            total / self.steps for total in self._variance_sums)
         self.soc_spread_final = float(soc.max() - soc.min())
         self.switch_count += int(switch_changes)
         self.shunt_energy_Wh += float(np.sum(record.shunt_energy_Wh))

@@ -26,6 +26,8 @@ EVAL_PACK_SEED0 = 10_000
 TUNE_PACK_SEEDS = tuple(range(20_000, 20_005))
 #: Quantity -> name of its ratio to rule-based balancing.
 RATIOS = {"usable_capacity_Ah": "capacity_ratio", "soc_variance_mean": "variance_ratio", "switch_count": "switch_ratio"}
+#: Profile phases the SOC variance is split by (:class:`~rl_battery.envs.metrics.BalancingMetrics`).
+PHASES = ("discharge", "rest", "charge")
 LABELS = {"policy": "RL policy", "rule_based": "rule-based", "no_balancing": "no balancing"}
 #: env_config keys that shape what a policy sees and does, not the cells or the load: each
 #: checkpoint keeps its own, so policies trained with different observations share baselines.
@@ -245,7 +247,11 @@ def format_benchmark(result: dict) -> str:
             lines.append(f"| {LABELS[name]} | - | {m['usable_capacity_Ah']:.3f} | {m['soc_variance_mean']:.2e} "
                          f"| {m['switch_count']:.1f} | {m['soc_spread_final']:.3f} | {m['shunt_energy_Wh']:.2f} "
                          f"| {q['capacity_ratio']:.3f} | {q['variance_ratio']:.3f} | {q['switch_ratio']:.3f} | - |")
-        lines.append("")
+        means = {**{name: p[profile]["mean"] for name, p in result["algorithms"].items()},
+                 **{LABELS[name]: base["results"][name]["mean"] for name in ("rule_based", "no_balancing")}}
+        lines += ["", "var(SOC) x 1e4 by phase (discharge / rest / charge steps; they add up to the mean): " + "; ".join(
+            f"{name} " + " / ".join(f"{m[f'soc_variance_{phase}'] * 1e4:.3f}"
+                                    for phase in PHASES) for name, m in means.items()), ""]
     pub = result["published_ratios"]
     lines.append(f"Published (TRPO vs rule-based): capacity {pub['capacity_ratio']:.3f}, variance "
                  f"{pub['variance_ratio']:.3f}, switches {pub['switch_ratio']:.3f}.")
