@@ -141,10 +141,10 @@ class BalancingMetrics:
             self.usable_charge_Ah += delivered
         self.usable_capacity_Ah = self.usable_discharge_Ah + self.usable_charge_Ah
         self.steps += 1
-        self.soc_variance_mean += (float(soc.var()) - self.soc_variance_mean) / self.steps
         self._variance_sums[int(np.sign(record.profile_current_A)) + 1] += float(soc.var())
         self.soc_variance_discharge, self.soc_variance_rest, self.soc_variance_charge = (
             total / self.steps for total in self._variance_sums)
+        self.soc_variance_mean = sum(self._variance_sums) / self.steps
         self.soc_spread_final = float(soc.max() - soc.min())
         self.switch_count += int(switch_changes)
         self.shunt_energy_Wh += float(np.sum(record.shunt_energy_Wh))

@@ -15,7 +15,7 @@ from rl_battery.envs.metrics import BalancingMetrics
 from rl_battery.envs.step_record import BalancingStepRecord
 from rl_battery.sim.ecm_string import NOMINAL_CAPACITY_AH, ECMStringSimulator
 
-#: Observation scaling: (voltage - offset) / scale, SOC deviation x gain, (SOH - 1) x gain.
+#: Observation scaling: (voltage - offset) / scale, (SOH - 1) x gain.
 VOLTAGE_OFFSET_V, VOLTAGE_SCALE_V = 3.7, 0.5
 SOH_GAIN = 10.0
 
@@ -175,7 +175,8 @@ class PassiveBalancing(gym.Env):
     def _frame(self, r: BalancingStepRecord) -> np.ndarray:
         soc = r.cell_soc
         return np.concatenate([
-            soc, (soc - soc.mean()) * self.settings.soc_deviation_gain, (r.cell_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
+            soc, (soc - soc.mean()) * self.settings.soc_deviation_gain,
+            (r.cell_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
             r.switches.astype(float), (r.cell_soh - 1.0) * SOH_GAIN, [r.pack_current_A / LOAD_CURRENT_A],
         ])
 
