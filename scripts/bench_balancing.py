@@ -3,14 +3,16 @@
     python scripts/run_tune.py --experiment balance_ppo
     python scripts/run_tune.py --experiment balance_dqn
     python scripts/bench_balancing.py [--runs PPO=ray_results/balance_ppo DQN=ray_results/balance_dqn] \
-        [--episodes 10] [--profiles discharge-rest-charge charge-rest-discharge] [--out bench_results/bench_balancing]
+        [--episodes 10] [--profiles discharge-rest-charge charge-rest-discharge] [--checkpoint-index -1] \
+        [--out bench_results/bench_balancing]
 
-Takes the last checkpoint of every trial (one per seed) of each experiment folder and runs it
-deterministically on the same held-out packs (pack seeds 10000...) of each load profile, next
-to rule-based balancing (threshold tuned per profile on other packs) and no balancing. Reports
-per algorithm the mean and std over seeds, the three ratios to rule-based balancing (usable
-capacity, mean SOC variance, switch count), whether they beat it and the published ratios,
-and each run's training wall time. Writes bench_balancing.json, .md (tables) and .png (PPO and
+Takes the last checkpoint (or the one at ``--checkpoint-index``) of every trial (one per
+seed) of each experiment folder and runs it deterministically on the same held-out packs (pack
+seeds 10000...) of each load profile, next to rule-based balancing (threshold tuned per profile
+on other packs) and no balancing. Reports per algorithm the mean and std over seeds, the three
+ratios to rule-based balancing (usable capacity, mean SOC variance, switch count), whether
+they beat it and the published ratios, the SOC variance split by profile phase, and each
+run's training wall time. Writes bench_balancing.json, .md (tables) and .png (PPO and
 DQN training curves side by side), atomically.
 """
 
@@ -29,11 +31,12 @@ def _trials(experiment_dir: Path) -> list[Path]:
     return trials
 
 
-def _last_checkpoint(trial: Path) -> Path:
+def _checkpoint(trial: Path, index: int) -> Path:
+    """The trial's kept checkpoint at ``index`` in save order (-1: the last)."""
     checkpoints = sorted(trial.glob("checkpoint_*"))
-    if not checkpoints:
-        raise SystemExit(f"{trial} has no checkpoint")
-    return checkpoints[-1].resolve()
+    if not -len(checkpoints) <= index < len(checkpoints):
+        raise SystemExit(f"{trial} keeps {len(checkpoints)} checkpoint(s), no index {index}")
+    return checkpoints[index].resolve()
 
 
 def _training(trials: list[Path]) -> dict:
@@ -56,6 +59,9 @@ def main() -> None:
                         help="NAME=EXPERIMENT_DIR pairs (default PPO and DQN of the two experiments)")
     parser.add_argument("--episodes", type=int, default=10, help="held-out packs per profile (default 10)")
     parser.add_argument("--profiles", nargs="+", default=["discharge-rest-charge", "charge-rest-discharge"])
+    parser.add_argument("--checkpoint-index", type=int, default=-1,
+                        help="which kept checkpoint of each trial, in save order (default -1, the last; "
+                             "-2 the one before, e.g. iteration 250 of a 300-iteration balance_ppo run)")
     parser.add_argument("--out", default="bench_results/bench_balancing")
     args = parser.parse_args()
 
@@ -67,7 +73,8 @@ def main() -> None:
     trials = {name: _trials(Path(folder)) for name, folder in runs.items()}
     training = {name: _training(ts) for name, ts in trials.items()}
     started = time.time()
-    result = benchmark_balancing({name: [_last_checkpoint(t) for t in ts] for name, ts in trials.items()},
+    result = benchmark_balancing({name: [_checkpoint(t, args.checkpoint_index) for t in ts]
+                                  for name, ts in trials.items()},
                                  episodes=args.episodes, profiles=args.profiles)
     result["training"] = training
     result["benchmark_time_s"] = time.time() - started

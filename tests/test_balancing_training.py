@@ -69,7 +69,7 @@ def test_bench_balancing_reports_ratios_and_training_curves(runs, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_balancing.py"), "--runs",
          f"PPO={root / 'ray_results' / 'balance_ppo'}", f"DQN={root / 'ray_results' / 'balance_dqn'}",
-         "--episodes", "1", "--profiles", "charge-rest-discharge", "--out", str(tmp_path)],
+         "--episodes", "1", "--profiles", "charge-rest-discharge", "--checkpoint-index", "0", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "bench_balancing.json").read_text())
@@ -78,5 +78,7 @@ def test_bench_balancing_reports_ratios_and_training_curves(runs, tmp_path):
         assert len(entry["seeds"]) == 1 and {"capacity_ratio", "variance_ratio", "switch_ratio"} <= set(entry["mean"])
         assert isinstance(entry["beats_rule_based"], bool)
         assert result["training"][name]["wall_time_s"] > 0
+        # the smoke keeps a checkpoint per iteration: index 0 is the first, not the last
+        assert [Path(c).name for c in result["checkpoints"][name]] == ["checkpoint_000000"]
     assert "| PPO |" in (tmp_path / "bench_balancing.md").read_text()
     assert (tmp_path / "bench_balancing.png").read_bytes()[:4] == b"\x89PNG"
