@@ -249,9 +249,9 @@ def format_benchmark(result: dict) -> str:
                          f"| {q['capacity_ratio']:.3f} | {q['variance_ratio']:.3f} | {q['switch_ratio']:.3f} | - |")
         means = {**{name: p[profile]["mean"] for name, p in result["algorithms"].items()},
                  **{LABELS[name]: base["results"][name]["mean"] for name in ("rule_based", "no_balancing")}}
-        lines += ["", "var(SOC) x 1e4 by phase (discharge / rest / charge steps; they add up to the mean): " + "; ".join(
-            f"{name} " + " / ".join(f"{m[f'soc_variance_{phase}'] * 1e4:.3f}"
-                                    for phase in PHASES) for name, m in means.items()), ""]
+        split = "; ".join(f"{name} " + " / ".join(f"{m[f'soc_variance_{phase}'] * 1e4:.3f}" for phase in PHASES)
+                          for name, m in means.items())
+        lines += ["", f"var(SOC) x 1e4 by phase ({' / '.join(PHASES)} steps; they add up to the mean): {split}", ""]
     pub = result["published_ratios"]
     lines.append(f"Published (TRPO vs rule-based): capacity {pub['capacity_ratio']:.3f}, variance "
                  f"{pub['variance_ratio']:.3f}, switches {pub['switch_ratio']:.3f}.")
