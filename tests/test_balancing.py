@@ -185,7 +185,8 @@ def test_soc_variance_splits_by_the_profile_phase_and_adds_up():
         assert m[key] > 0.0
     assert m["soc_variance_discharge"] + m["soc_variance_rest"] + m["soc_variance_charge"] == pytest.approx(
         m["soc_variance_mean"], rel=1e-9)
-    # The 100 s rest is 4 of 220 steps: its part is the smallest.
+    # The 100 s rest fills 3 of the 220 steps (the two it straddles count to their load): its
+    # part is the smallest.
     assert m["soc_variance_rest"] < min(m["soc_variance_discharge"], m["soc_variance_charge"])
 
 

@@ -74,15 +74,16 @@ class EpisodeMetrics:
         return {k: (float(v) if np.isfinite(v) else float("nan")) for k, v in asdict(self).items()}
 
 
+#: Profile phases the balancing SOC variance is split by, in the order of the profile current's
+#: sign (< 0, 0, > 0); ``soc_variance_<phase>`` are the metric keys.
+SOC_VARIANCE_PHASES = ("discharge", "rest", "charge")
 #: Episode metric keys of the passive-balancing env (:class:`BalancingMetrics`), report order.
 BALANCING_METRIC_KEYS = (
     "usable_capacity_Ah",
     "usable_discharge_Ah",
     "usable_charge_Ah",
     "soc_variance_mean",
-    "soc_variance_discharge",
-    "soc_variance_rest",
-    "soc_variance_charge",
+    *(f"soc_variance_{phase}" for phase in SOC_VARIANCE_PHASES),
     "soc_spread_final",
     "switch_count",
     "shunt_energy_Wh",
@@ -142,8 +143,8 @@ class BalancingMetrics:
         self.usable_capacity_Ah = self.usable_discharge_Ah + self.usable_charge_Ah
         self.steps += 1
         self._variance_sums[int(np.sign(record.profile_current_A)) + 1] += float(soc.var())
-        self.soc_variance_discharge, self.soc_variance_rest, self.soc_variance_charge = (
-            total / self.steps for total in self._variance_sums)
+        for phase, total in zip(SOC_VARIANCE_PHASES, self._variance_sums):
+            setattr(self, f"soc_variance_{phase}", total / self.steps)
         self.soc_variance_mean = sum(self._variance_sums) / self.steps
         self.soc_spread_final = float(soc.max() - soc.min())
         self.switch_count += int(switch_changes)

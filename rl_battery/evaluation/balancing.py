@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rl_battery.baselines.balancing import NoBalancing, RuleBasedBalancing, evaluate_policy, tune_rule_based
-from rl_battery.envs.metrics import BALANCING_METRIC_KEYS
+from rl_battery.envs.metrics import BALANCING_METRIC_KEYS, SOC_VARIANCE_PHASES
 
 #: The two profiles of the study: training default and test.
 EVAL_PROFILES = ("discharge-rest-charge", "charge-rest-discharge")
@@ -26,8 +26,6 @@ EVAL_PACK_SEED0 = 10_000
 TUNE_PACK_SEEDS = tuple(range(20_000, 20_005))
 #: Quantity -> name of its ratio to rule-based balancing.
 RATIOS = {"usable_capacity_Ah": "capacity_ratio", "soc_variance_mean": "variance_ratio", "switch_count": "switch_ratio"}
-#: Profile phases the SOC variance is split by (:class:`~rl_battery.envs.metrics.BalancingMetrics`).
-PHASES = ("discharge", "rest", "charge")
 LABELS = {"policy": "RL policy", "rule_based": "rule-based", "no_balancing": "no balancing"}
 #: env_config keys that shape what a policy sees and does, not the cells or the load: each
 #: checkpoint keeps its own, so policies trained with different observations share baselines.
@@ -249,9 +247,10 @@ def format_benchmark(result: dict) -> str:
                          f"| {q['capacity_ratio']:.3f} | {q['variance_ratio']:.3f} | {q['switch_ratio']:.3f} | - |")
         means = {**{name: p[profile]["mean"] for name, p in result["algorithms"].items()},
                  **{LABELS[name]: base["results"][name]["mean"] for name in ("rule_based", "no_balancing")}}
-        split = "; ".join(f"{name} " + " / ".join(f"{m[f'soc_variance_{phase}'] * 1e4:.3f}" for phase in PHASES)
+        phases = SOC_VARIANCE_PHASES
+        split = "; ".join(f"{name} " + " / ".join(f"{m[f'soc_variance_{phase}'] * 1e4:.3f}" for phase in phases)
                           for name, m in means.items())
-        lines += ["", f"var(SOC) x 1e4 by phase ({' / '.join(PHASES)} steps; they add up to the mean): {split}", ""]
+        lines += ["", f"var(SOC) x 1e4 by phase ({' / '.join(phases)} steps; they add up to the mean): {split}", ""]
     pub = result["published_ratios"]
     lines.append(f"Published (TRPO vs rule-based): capacity {pub['capacity_ratio']:.3f}, variance "
                  f"{pub['variance_ratio']:.3f}, switches {pub['switch_ratio']:.3f}.")
