@@ -1,8 +1,8 @@
 """Benchmark the cell task per chemistry: references, the optimum, SAC and adapted Reptile.
 
     python scripts/bench_cell.py --reptile ray_results/cell_reptile/<trial>/<checkpoint> \
-        [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10] [--sac-k 0 1 2 3 5 10 30] [--workers 2] \
-        [--references-from bench_results/bench_cell/bench_cell.json] [--out bench_results/bench_cell]
+        [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10] [--sac-k 0 1 2 3 5 10 30] [--updates-per-step 1] \
+        [--workers 2] [--references-from bench_results/bench_cell/bench_cell.json] [--out bench_results/bench_cell]
     # seeds side by side (the references once), then one table:
     python scripts/bench_cell.py --skip-learners --out R
     python scripts/bench_cell.py --reptile CKPT --seeds 0 --references-from R/bench_cell.json --out A &
@@ -13,8 +13,9 @@ For each of the eight PyBaMM sets, on the env of tune_configs/cell_reptile.yaml 
 the set's voltage cut-off, 318.15 K, plating at the separator >= 0 V as a constraint),
 charging 10 -> 80 % SOC: the best feasible CC-CV and CC-CT-CV (bisection), the look-ahead,
 the optimum (collocation + IPOPT, replayed on the simulator), and after k episodes of
-online SAC on the set (``Reptile.adapt``: one episode, then one update per step) from the
-Reptile checkpoint's meta weights and from scratch (a fresh SAC of the same configuration).
+online SAC on the set (``Reptile.adapt``: one episode, then ``--updates-per-step`` SAC
+updates per env step of it) from the Reptile checkpoint's meta weights and from scratch (a
+fresh SAC of the same configuration).
 Every charge time is also given as a ratio to the optimum. Learned arms: mean over seeds,
 with the worst seed. ``scripts/study_reptile.py --curves-from`` reads the same JSON.
 Writes bench_cell.json, bench_cell.md and bench_cell.png (atomically).
@@ -135,6 +136,8 @@ def main() -> None:
                         help="episodes after which the Reptile arm is evaluated")
     parser.add_argument("--sac-k", type=int, nargs="+", default=[0, 1, 2, 3, 5, 10, 30],
                         help="episodes after which the SAC-from-scratch arm is evaluated")
+    parser.add_argument("--updates-per-step", type=float, default=1.0,
+                        help="SAC updates per adaptation env step, both learned arms")
     parser.add_argument("--skip-learners", action="store_true", help="references and the optimum only")
     parser.add_argument("--workers", type=int, default=2, help="processes for the references")
     parser.add_argument("--references-from", nargs="+", default=None,
@@ -175,11 +178,14 @@ def main() -> None:
     reptile, scratch = {}, {}
     if not args.skip_learners:
         if args.reptile:
-            reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config)
+            reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config,
+                                     updates_per_step=args.updates_per_step)
         config = build_algorithm_config(spec, experiment="cell_reptile", project_root=out)
-        scratch = scratch_curves(config, sets, args.sac_k, args.seeds, env_config)
+        scratch = scratch_curves(config, sets, args.sac_k, args.seeds, env_config,
+                                 updates_per_step=args.updates_per_step)
     result = {"env_config": env_config, "meta_tasks": spec.config["training"]["meta_tasks"], "sets": sets,
-              "seeds": args.seeds, "k": sorted(args.k), "sac_k": sorted(args.sac_k), "reptile_checkpoint": args.reptile, "references": references,
+              "seeds": args.seeds, "k": sorted(args.k), "sac_k": sorted(args.sac_k),
+              "updates_per_step": args.updates_per_step, "reptile_checkpoint": args.reptile, "references": references,
               "reptile_curves": _seed_keys(reptile), "sac_curves": _seed_keys(scratch),
               "wall_time_s": {"references": reference_s, "total": time.time() - start}}
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=None, help="default: the sets the experiment holds out")
     parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 5, 10, 30], help="both arms (own runs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--updates-per-step", type=float, default=1.0,
+                        help="SAC updates per adaptation env step, both arms (own runs)")
     parser.add_argument("--references-from", default=None, help="reuse the optimum of an earlier bench_cell.json")
     parser.add_argument("--out", default="bench_results/study_reptile")
     args = parser.parse_args()
@@ -62,10 +64,11 @@ def main() -> None:
         else:
             references = {s: reference_rows(s, env_config) for s in sets}
         ks = {"reptile": args.k, "sac": args.k}
-        arms = {"reptile": reptile_curves(args.reptile, sets, args.k, args.seeds, env_config),
+        ups = args.updates_per_step
+        arms = {"reptile": reptile_curves(args.reptile, sets, args.k, args.seeds, env_config, updates_per_step=ups),
                 "sac": scratch_curves(build_algorithm_config(spec, experiment="cell_reptile",
                                                              project_root=Path(args.out)),
-                                      sets, args.k, args.seeds, env_config)}
+                                      sets, args.k, args.seeds, env_config, updates_per_step=ups)}
     missing = [s for s in sets if s not in references or any(s not in curves for curves in arms.values())]
     if missing:
         raise SystemExit(f"no references or curves for {missing}")
@@ -87,6 +90,7 @@ def main() -> None:
                             f"{arm}_return": m["episode_return"]})
             table.append(row)
     result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": ks,
+              "updates_per_step": None if args.curves_from else args.updates_per_step,
               "seeds": args.seeds, "env_config": env_config, "references": {s: references[s] for s in sets},
               "curves": {arm: {s: curves[s] for s in sets} for arm, curves in arms.items()},
               "table": table, "wall_time_s": time.time() - start}
