@@ -1,5 +1,7 @@
 """Reptile over SAC: episodes run on the task they claim, the meta step, checkpoints, config."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -131,5 +133,8 @@ def test_adaptation_curves_accumulate_episodes_and_never_build_on_each_other(ray
         second = adaptation_curve(algo, "Mohtat2020", env_config, [0], from_meta=True)
         assert second[0]["charge_time_min"] == first[0]["charge_time_min"]
         assert second[0]["final_soc"] == pytest.approx(first[0]["final_soc"], abs=1e-12)
+        # The update-to-data ratio is the caller's: ceil(2.5 x the episode's steps) updates.
+        third = adaptation_curve(algo, "Mohtat2020", env_config, [1], from_meta=True, updates_per_step=2.5)
+        assert third[0]["adaptation_updates"] == math.ceil(2.5 * third[0]["adaptation_env_steps"]) > 0
     finally:
         algo.stop()
