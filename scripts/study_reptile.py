@@ -56,6 +56,7 @@ def main() -> None:
         arms = {"reptile": bench["reptile_curves"], "sac": bench["sac_curves"]}
         ks = {"reptile": bench["k"], "sac": bench.get("sac_k", bench["k"])}
         args.seeds = bench["seeds"]
+        args.updates_per_step = bench.get("updates_per_step", 1.0)  # files from before the option: 1
     else:
         if not args.reptile:
             raise SystemExit("give --reptile CHECKPOINT or --curves-from bench_cell.json")
@@ -90,7 +91,7 @@ def main() -> None:
                             f"{arm}_return": m["episode_return"]})
             table.append(row)
     result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": ks,
-              "updates_per_step": None if args.curves_from else args.updates_per_step,
+              "updates_per_step": args.updates_per_step,
               "seeds": args.seeds, "env_config": env_config, "references": {s: references[s] for s in sets},
               "curves": {arm: {s: curves[s] for s in sets} for arm, curves in arms.items()},
               "table": table, "wall_time_s": time.time() - start}
