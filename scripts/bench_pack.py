@@ -156,9 +156,6 @@ def main() -> None:
         runs = [r for result in loaded for r in result["runs"]]
         args.learners = list(dict.fromkeys(r["label"] for r in runs))
         args.seeds = sorted({r["seed"] for r in runs})
-        # Per learner: joined runs may differ in length (e.g. SAC run longer, to see when it settles).
-        args.iterations = {l: max(int(p["iteration"]) for r in runs if r["label"] == l for p in r["curve"])
-                           for l in args.learners}
     else:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         runs = []
@@ -202,7 +199,9 @@ def main() -> None:
     # The data-efficiency target compares the mean over seeds with plain SAC's.
     efficiency_vs_sac = ({l: float(np.mean(e) / np.mean(efficiency["SAC"])) for l, e in efficiency.items() if l != "SAC"}
                          if "SAC" in efficiency else {})
-    result = {"seeds": args.seeds, "iterations": args.iterations, "references": references, "runs": runs,
+    # Per learner, from the curves: joined runs may differ in length (e.g. SAC run longer, to see when it settles).
+    iterations = {l: max(int(p["iteration"]) for r in runs if r["label"] == l for p in r["curve"]) for l in args.learners}
+    result = {"seeds": args.seeds, "iterations": iterations, "references": references, "runs": runs,
               "table": table, "real_episodes_to_within_5pct": efficiency,
               "real_episodes_to_within_5pct_mean_over_sac": efficiency_vs_sac, "shield_kappa_sweep": kappa_summary}
 
