@@ -50,6 +50,26 @@ def test_action_maps_to_current_range(pack_env):
     assert pack_env.action_to_current(pack_env.current_to_action(8.5)) == pytest.approx(8.5, rel=1e-6)
 
 
+def test_action_headroom_makes_the_extreme_currents_interior_actions():
+    from rl_battery.surrogate import PackCurrent
+
+    env = gym.make("PackFastCharge-v0", Np=2, Ns=2, pack_seed=1, action_headroom=0.1).unwrapped
+    # Range 2-15 A widened by 1.3 A at each end: 0.7 A .. 16.3 A, then clipped.
+    assert env.action_to_current([1.0]) == pytest.approx(15.0)
+    assert env.action_to_current([0.9]) == pytest.approx(15.0)
+    assert env.action_to_current([0.8]) == pytest.approx(0.7 + 0.9 * 15.6)
+    assert env.action_to_current([-0.9]) == pytest.approx(2.0)
+    assert env.action_to_current([0.0]) == pytest.approx(8.5)
+    for current in (2.0, 6.0, 15.0):
+        assert env.action_to_current(env.current_to_action(current)) == pytest.approx(current, rel=1e-6)
+    # The surrogates' copy of the map agrees with the env's, per parallel cell.
+    actions = np.linspace(-1, 1, 21)[:, None]
+    np.testing.assert_allclose(PackCurrent.of(env).cell_current(actions),
+                               [env.action_to_current(a) / 2 for a in actions], rtol=1e-9)
+    with pytest.raises(ValueError, match="action_headroom"):
+        gym.make("PackFastCharge-v0", Np=2, Ns=2, action_headroom=0.5)
+
+
 def test_nan_action_never_reaches_solver(pack_env, monkeypatch):
     pack_env.reset(seed=0)
     calls = []

@@ -52,8 +52,9 @@ class CellFastCharge(FastChargeEnv):
 
     ## Action Space
     `Box(-1, 1, (1,), float32)`: -1 -> `min_current_A`, +1 -> `max_current_A`, linear in
-    between; out-of-range values are clipped, non-finite values end the episode (see
-    Episode End).
+    between (with `action_headroom` h > 0 the ends map h of the range further out and the
+    current is clipped); out-of-range values are clipped, non-finite values end the episode
+    (see Episode End).
 
     ## Observation Space
     `Box(-10, 10, (9,), float32)`, (value - offset) / scale. Entries 5-8 say which limits

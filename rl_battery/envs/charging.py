@@ -25,7 +25,8 @@ OBS_BOUND = 10.0
 
 class FastChargeEnv(gym.Env, ABC):
     """Base class: a normalized current action in [-1, 1] mapped linearly to
-    [``min_current_A``, ``max_current_A``], one simulator step per env step.
+    [``min_current_A``, ``max_current_A``] (optionally past both ends by ``action_headroom``,
+    then clipped), one simulator step per env step.
 
     Reward (both envs): ``w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim)
     - w_T * max(0, T_max - T_lim) - w_plating * max(0, phi_lim - phi_min)`` with the in-step
@@ -115,14 +116,24 @@ class FastChargeEnv(gym.Env, ABC):
 
     # -------------------------------------------------------------- action mapping
     def action_to_current(self, action) -> float:
-        """Normalized action (clipped to [-1, 1]) -> charging current [A]."""
+        """Normalized action (clipped to [-1, 1]) -> charging current [A], mapped linearly
+        onto the range widened by ``action_headroom`` and then clipped to
+        [``min_current_A``, ``max_current_A``]."""
         a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
-        return self.min_current_A + 0.5 * (a + 1.0) * (self.max_current_A - self.min_current_A)
+        lo, hi = self._action_range_A()
+        return float(np.clip(lo + 0.5 * (a + 1.0) * (hi - lo), self.min_current_A, self.max_current_A))
 
     def current_to_action(self, current_A: float) -> np.ndarray:
-        """Charging current [A] -> normalized action, clipped to [-1, 1]."""
-        a = 2.0 * (float(current_A) - self.min_current_A) / (self.max_current_A - self.min_current_A) - 1.0
+        """Charging current [A] -> normalized action (the inverse map), clipped to [-1, 1]."""
+        lo, hi = self._action_range_A()
+        a = 2.0 * (float(current_A) - lo) / (hi - lo) - 1.0
         return np.array([np.clip(a, -1.0, 1.0)], dtype=np.float32)
+
+    def _action_range_A(self) -> tuple[float, float]:
+        """Currents [A] of actions -1 and +1 (before clipping)."""
+        span = self.max_current_A - self.min_current_A
+        h = self.settings.action_headroom
+        return self.min_current_A - h * span, self.max_current_A + h * span
 
     # -------------------------------------------------------------- gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):

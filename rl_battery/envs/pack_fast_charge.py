@@ -39,7 +39,8 @@ class PackFastCharge(FastChargeEnv):
     |-----|--------|-----|-----|
     | 0 | pack current, -1 -> `min_current_A`, +1 -> `max_current_A` | -1 | 1 |
 
-    Defaults 3 A to 22.5 A: 1 A to 7.5 A per cell for Np = 3 (Chen2020: 0.2C to 1.5C).
+    With `action_headroom` h > 0 the ends map h of the range further out and the current is
+    clipped. Defaults 3 A to 22.5 A: 1 A to 7.5 A per cell for Np = 3 (Chen2020: 0.2C to 1.5C).
     Out-of-range actions are clipped; non-finite actions end the episode (see Episode End).
 
     ## Observation Space

@@ -22,6 +22,11 @@ class ChargingSettings:
     Attributes:
         min_current_A, max_current_A: charging-current range of the action [A],
             0 <= min < max. Env-specific defaults (cell 1-7.5 A; pack Np x that).
+        action_headroom: fraction h of the current range, in [0, 0.5), by which the action
+            maps past both ends before the current is clipped to [min, max]: action -1 ->
+            ``min - h (max - min)``, +1 -> ``max + h (max - min)``. With h > 0 the extreme
+            currents are interior actions, which a tanh-squashed policy (SAC) reaches
+            without pushing its mean to infinity. Default 0 (the plain linear map).
         target_soc: SOC that ends the episode, in (initial_soc, 1]. Default 0.8.
         initial_soc: start SOC, a number or a [low, high] range sampled per episode, in
             [0, target_soc). Default 0.1.
@@ -46,6 +51,7 @@ class ChargingSettings:
 
     min_current_A: float = 1.0
     max_current_A: float = 7.5
+    action_headroom: float = 0.0
     target_soc: float = 0.8
     initial_soc: float | tuple[float, float] = 0.1
     max_steps: int = 60
@@ -65,6 +71,8 @@ class ChargingSettings:
     def __post_init__(self):
         if not 0 <= self.min_current_A < self.max_current_A:
             raise ValueError(f"need 0 <= min_current_A < max_current_A, got {self.min_current_A}, {self.max_current_A}")
+        if not 0.0 <= self.action_headroom < 0.5:
+            raise ValueError(f"action_headroom must be in [0, 0.5), got {self.action_headroom}")
         lo, hi = self.initial_soc_range
         if not 0.0 <= lo <= hi < self.target_soc <= 1.0:
             raise ValueError(f"need 0 <= initial_soc < target_soc <= 1, got initial_soc={self.initial_soc}, "

@@ -46,22 +46,28 @@ IDENTITY_PARAMETERS = (1.0, 0.0, 0.0, 0.0)
 
 @dataclass(frozen=True)
 class PackCurrent:
-    """The pack env's action -> cell current map: ``I_pack = lo + (a + 1) / 2 * (hi - lo)``,
-    split evenly over ``Np`` parallel cells (the env's ``action_to_current``)."""
+    """The pack env's action -> cell current map (the env's ``action_to_current``):
+    ``I_pack = lo + (a + 1) / 2 * (hi - lo)`` with ``lo, hi = min -/+ h (max - min)``,
+    clipped to [min, max], split evenly over ``Np`` parallel cells."""
 
     min_current_A: float
     max_current_A: float
     Np: int
+    action_headroom: float = 0.0
 
     @classmethod
     def of(cls, env) -> "PackCurrent":
         env = env.unwrapped
-        return cls(float(env.min_current_A), float(env.max_current_A), int(env.sim.Np))
+        return cls(float(env.min_current_A), float(env.max_current_A), int(env.sim.Np),
+                   float(env.settings.action_headroom))
 
     def cell_current(self, action):
         """(B, 1) action in [-1, 1] -> (B,) cell current [A] (numpy or torch, as given)."""
         a = action[..., 0].clip(-1.0, 1.0)
-        return (self.min_current_A + 0.5 * (a + 1.0) * (self.max_current_A - self.min_current_A)) / self.Np
+        span = self.max_current_A - self.min_current_A
+        lo = self.min_current_A - self.action_headroom * span
+        pack = (lo + 0.5 * (a + 1.0) * span * (1.0 + 2.0 * self.action_headroom)).clip(self.min_current_A, self.max_current_A)
+        return pack / self.Np
 
 
 @dataclass
