@@ -166,8 +166,8 @@ _SOLVED = ("Solve_Succeeded", "Solved_To_Acceptable_Level")
 
 def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: int = 2, degree: int = 3,
                    margins: tuple[float, float, float] = (1e-3, 0.02, 1e-3), margin_growth: float = 4.0,
-                   max_margin_tries: int = 3, max_iter: int = 400, max_step_reduction: int = 8,
-                   ipopt_options: dict | None = None) -> OptimalCharge:
+                   max_margin_tries: int = 3, max_iter: int = 400, max_solve_time_s: float = 300.0,
+                   max_step_reduction: int = 8, ipopt_options: dict | None = None) -> OptimalCharge:
     """Minimum-time charge of a :class:`rl_battery.envs.CellFastCharge` (module docstring).
 
     Args:
@@ -180,6 +180,9 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
             constraints, for the collocation error; multiplied by ``margin_growth`` (> 1) when
             a replay breaks a limit, at most ``max_margin_tries`` times.
         max_iter: IPOPT iterations per NLP.
+        max_solve_time_s: IPOPT wall time per NLP [s] (its ``max_wall_time``): without it
+            the exact-Hessian fallback on a set whose model gives NaN (ORegan2022) ran for
+            tens of minutes before it failed.
         max_step_reduction: try at most this many step counts below the look-ahead's.
         ipopt_options: extra IPOPT options (e.g. ``{"hessian_approximation": "exact"}``;
             the default is L-BFGS).
@@ -206,7 +209,7 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
     # L-BFGS Hessian: on Chen2020 (23 steps) the same optimum as the exact Hessian to 3e-7
     # in SOC, in half the time (58 s against 119 s); where it fails (Ai2020 with the plating
     # constraint: "Infeasible_Problem_Detected") the exact Hessian is tried (it solves it).
-    ipopt = {"print_level": 0, "max_iter": int(max_iter), "tol": 1e-7, "acceptable_tol": 1e-5, "sb": "yes",
+    ipopt = {"print_level": 0, "max_iter": int(max_iter), "max_wall_time": float(max_solve_time_s), "tol": 1e-7, "acceptable_tol": 1e-5, "sb": "yes",
              "hessian_approximation": "limited-memory", **(ipopt_options or {})}
     target = base.settings.target_soc
     best_steps = len(la_currents)
@@ -255,9 +258,10 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
         last = best.tried[-1] if best.tried else {}
         if last and last["ipopt_status"] not in _SOLVED:
             best.status = "failed"
-            why = {"Invalid_Number_Detected": ": the set's CasADi model gave NaN in a value or derivative at an "
-                                              "iterate", "Infeasible_Problem_Detected": ": IPOPT found no feasible "
-                                              "point near the warm start"}.get(last["ipopt_status"], "")
+            why = {"Invalid_Number_Detected": ": the set's CasADi model gave NaN in a value or derivative at an iterate",
+                   "Infeasible_Problem_Detected": ": IPOPT found no feasible point near the warm start",
+                   "Maximum_WallTime_Exceeded": f": more than {max_solve_time_s:.0f} s per NLP",
+                   }.get(last["ipopt_status"], "")
             best.message = (f"IPOPT did not solve the {last['steps']}-step problem with either Hessian "
                             f"({last['ipopt_status']}{why}); the look-ahead's {len(la_currents)} steps stand")
         else:
