@@ -8,6 +8,7 @@
     python scripts/bench_cell.py --reptile CKPT --seeds 0 --references-from R/bench_cell.json --out A &
     python scripts/bench_cell.py --reptile CKPT --seeds 1 --references-from R/bench_cell.json --out B; wait
     python scripts/bench_cell.py --runs-from A/bench_cell.json B/bench_cell.json --out C
+    # runs of different --sets or k lists join the same way; a set not run at some k shows "-"
 
 For each of the eight PyBaMM sets, on the env of tune_configs/cell_reptile.yaml (0.2C-1.5C,
 the set's voltage cut-off, 318.15 K, plating at the separator >= 0 V as a constraint),
@@ -49,17 +50,34 @@ def _seed_keys(curves: dict) -> dict:
 
 
 def _join(paths: list[str]) -> dict:
-    """One result from runs of different seeds (same sets, k and references)."""
+    """One result from runs of different seeds or sets (a later run wins per set and seed).
+    The k lists are the union; a set a run did not cover at some k shows "-" there.
+
+    Raises:
+        SystemExit: the runs used different updates per step."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
+    ups = {run.get("updates_per_step", 1.0) for run in runs}
+    if len(ups) > 1:
+        raise SystemExit(f"{paths} used different --updates-per-step {sorted(ups)}: not one table")
     result = dict(runs[0])
+    result["sets"] = list(dict.fromkeys(s for run in runs for s in run["sets"]))
+    result["references"] = {k: v for run in runs for k, v in run["references"].items()}
+    for key in ("k", "sac_k"):
+        result[key] = sorted({k for run in runs for k in run[key]})
     for arm in ("reptile_curves", "sac_curves"):
         merged: dict = {}
         for run in runs:
             for name, by_seed in run[arm].items():
                 merged.setdefault(name, {}).update(by_seed)
         result[arm] = merged
+    result["reptile_checkpoint"] = next((run["reptile_checkpoint"] for run in runs if run["reptile_checkpoint"]), None)
     result["seeds"] = sorted({s for run in runs for s in run["seeds"]})
     return result
+
+
+def _has_k(curves: dict, k: int) -> bool:
+    """Every seed's curve of one set was evaluated at k episodes."""
+    return bool(curves) and all(any(r["k"] == k for r in rows) for rows in curves.values())
 
 
 def report(result: dict, out: Path) -> str:
@@ -86,6 +104,8 @@ def report(result: dict, out: Path) -> str:
             row[f"{arm}_ratio"] = row[f"{arm}_min"] / opt
         for arm, _, curves, ks in arms:
             for k in ks:
+                if not _has_k(curves.get(name, {}), k):
+                    continue
                 s = summarize_seeds(curves[name], k)
                 row.update({f"{arm}_k{k}_min": s["charge_time_min"], f"{arm}_k{k}_ratio": s["charge_time_min"] / opt,
                             f"{arm}_k{k}_worst_ratio": s["worst_charge_time_min"] / opt,
@@ -105,6 +125,9 @@ def report(result: dict, out: Path) -> str:
                  f"{row['lookahead_ratio']:.3f}", f"{row['optimal_min']:.1f} ({row['optimal_status']})"]
         for arm, _, _, _ in arms:
             for k in shown[arm]:
+                if f"{arm}_k{k}_ratio" not in row:
+                    cells.append("-")
+                    continue
                 v = row[f"{arm}_k{k}_violations"]
                 cells.append(f"{row[f'{arm}_k{k}_ratio']:.3f} ({row[f'{arm}_k{k}_worst_ratio']:.3f})"
                              + (f" {v}v" if v else ""))
@@ -117,7 +140,7 @@ def report(result: dict, out: Path) -> str:
     bars += [(f"{arm}_k{k}", f"{label} k={k}") for arm, label, _, _ in arms for k in shown[arm]]
     width = 0.8 / len(bars)
     for i, (prefix, label) in enumerate(bars):
-        ax.bar(x + i * width, [row[f"{prefix}_ratio"] for row in table], width, label=label)
+        ax.bar(x + i * width, [row.get(f"{prefix}_ratio", np.nan) for row in table], width, label=label)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(x + 0.4 - width / 2, [f"{s}\n({r['split']})" for s, r in zip(sets, table)], fontsize=7)
     ax.set_ylabel("charge time / optimum")
