@@ -209,7 +209,8 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
     # L-BFGS Hessian: on Chen2020 (23 steps) the same optimum as the exact Hessian to 3e-7
     # in SOC, in half the time (58 s against 119 s); where it fails (Ai2020 with the plating
     # constraint: "Infeasible_Problem_Detected") the exact Hessian is tried (it solves it).
-    ipopt = {"print_level": 0, "max_iter": int(max_iter), "max_wall_time": float(max_solve_time_s), "tol": 1e-7, "acceptable_tol": 1e-5, "sb": "yes",
+    ipopt = {"print_level": 0, "max_iter": int(max_iter), "max_wall_time": float(max_solve_time_s),
+             "tol": 1e-7, "acceptable_tol": 1e-5, "sb": "yes",
              "hessian_approximation": "limited-memory", **(ipopt_options or {})}
     target = base.settings.target_soc
     best_steps = len(la_currents)

@@ -64,10 +64,9 @@ class PackCurrent:
     def cell_current(self, action):
         """(B, 1) action in [-1, 1] -> (B,) cell current [A] (numpy or torch, as given)."""
         a = action[..., 0].clip(-1.0, 1.0)
-        span = self.max_current_A - self.min_current_A
-        lo = self.min_current_A - self.action_headroom * span
-        pack = (lo + 0.5 * (a + 1.0) * span * (1.0 + 2.0 * self.action_headroom)).clip(self.min_current_A, self.max_current_A)
-        return pack / self.Np
+        margin = self.action_headroom * (self.max_current_A - self.min_current_A)
+        lo, hi = self.min_current_A - margin, self.max_current_A + margin
+        return (lo + 0.5 * (a + 1.0) * (hi - lo)).clip(self.min_current_A, self.max_current_A) / self.Np
 
 
 @dataclass
