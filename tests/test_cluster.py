@@ -4,6 +4,7 @@ processes are stopped (not `ray stop`, which would stop every Ray cluster of the
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -65,9 +66,15 @@ def test_job_submission_on_loopback(tmp_path):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{PORT}", timeout=30) as response:
             assert response.status == 200
-        job = _ray("job", "submit", "--address", f"http://127.0.0.1:{PORT}", "--working-dir", ".", "--",
-                   "python", "-c", "import ray, rl_battery.envs; ray.init(); print('JOB-OK', ray.cluster_resources()['CPU'])",
-                   env=env, timeout=300)
+        # The dashboard answers before the node's agent has registered (seconds later on a
+        # loaded machine); Ray then refuses the job with "please try again later", so retry.
+        for _ in range(24):
+            job = _ray("job", "submit", "--address", f"http://127.0.0.1:{PORT}", "--working-dir", ".", "--",
+                       "python", "-c", "import ray, rl_battery.envs; ray.init(); print('JOB-OK', ray.cluster_resources()['CPU'])",
+                       env=env, timeout=300)
+            if "No available agent" not in job.stderr:
+                break
+            time.sleep(5)
         assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
         assert "JOB-OK 2.0" in job.stdout
         # The README's submission of an MBRL run, checked through the dashboard's job API:
