@@ -8,6 +8,7 @@ import pytest
 
 import rl_battery.envs  # noqa: F401
 from rl_battery.algorithms.reptile import ReptileConfig, _interpolate
+from rl_battery.algorithms.updates import entropy_temperatures
 
 pytestmark = pytest.mark.slow
 
@@ -72,12 +73,20 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
         learner = algo.learner_group.get_weights()["default_policy"]
         for name, value in runner.items():
             np.testing.assert_allclose(np.asarray(value), np.asarray(learner[name]), atol=1e-6)
+        alpha = entropy_temperatures(algo)
+        assert alpha["default_policy"] != 0.0  # log(initial_alpha = 1): the updates moved it
         path = algo.save_to_path(str(tmp_path / "ckpt"))
         next_task = algo.sample_task()
         restored = Reptile.from_checkpoint(path)
         try:
             for a, b in zip(_leaves(restored.meta_weights), _leaves(after)):
                 np.testing.assert_array_equal(a, b)
+            # RLlib's Learner state leaves SAC's alpha out; a restore that lost it adapts at 1.0.
+            assert entropy_temperatures(restored) == pytest.approx(alpha)
+            restored.adapt({"parameter_set": "Ai2020"}, num_episodes=1)
+            assert entropy_temperatures(restored) != pytest.approx(alpha)
+            restored.begin_adaptation({"parameter_set": "Marquis2019"})  # adaptations never build on each other
+            assert entropy_temperatures(restored) == pytest.approx(alpha)
             assert restored.sample_task() == next_task  # the task stream continues
             assert restored.env_runner.env.unwrapped.envs[0].unwrapped.parameter_set == algo.task["parameter_set"]
         finally:

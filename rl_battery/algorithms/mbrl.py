@@ -98,7 +98,7 @@ from rl_battery.algorithms.adaptation import PackReference, adapt, parameter_tru
 from rl_battery.algorithms.callbacks import REPLAY_STREAM, seed_replay_buffer
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
-from rl_battery.algorithms.updates import sac_updates
+from rl_battery.algorithms.updates import CheckpointsEntropyTemperature, sac_updates
 from rl_battery.data.rollouts import (file_iteration, read_rollouts, rollout_file_name, set_aside,
                                       transitions_table, write_table_atomic)
 from rl_battery.envs.rollout import run_episode
@@ -363,7 +363,7 @@ class MBRLConfig(SACConfig):
         return self.synthetic_ratio > 0 or self.safety_shield or self.action_mode == "plan"
 
 
-class MBRL(SAC):
+class MBRL(CheckpointsEntropyTemperature, SAC):
     """Dyna-style model-based SAC; see the module docstring for the training step."""
 
     @classmethod

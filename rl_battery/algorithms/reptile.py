@@ -23,7 +23,8 @@ One ``training_step`` (= one iteration):
 Each task keeps its own replay buffer (in memory, bounded by the replay buffer capacity;
 not checkpointed: a restored run refills them). The Learner's optimizer state carries over
 from task to task (not reset). Checkpoints hold phi, the task generator's state and the
-per-task counts. :meth:`Reptile.adapt` fine-tunes phi on one task for a few episodes (the
+per-task counts, and SAC's entropy temperature alpha (which RLlib's Learner state leaves
+out). :meth:`Reptile.adapt` fine-tunes phi on one task for a few episodes (the
 adaptation study, and SAC from scratch when called on a fresh algorithm).
 """
 
@@ -41,7 +42,8 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
 
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
-from rl_battery.algorithms.updates import sac_updates, sync_weights
+from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
+                                          set_entropy_temperatures, sync_weights)
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
 
 
@@ -136,7 +138,7 @@ class ReptileConfig(SACConfig):
                               f"{self.inner_steps}, {self.inner_updates_per_step}")
 
 
-class Reptile(SAC):
+class Reptile(CheckpointsEntropyTemperature, SAC):
     """Reptile over SAC; see the module docstring."""
 
     @classmethod
@@ -232,12 +234,14 @@ class Reptile(SAC):
 
     def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True) -> None:
         """Start an adaptation on ``task`` (:meth:`adapt`): the Learner as it was before the
-        first adaptation (weights and optimizer state, so adaptations never build on each
-        other), then the meta weights (or, with ``start_from_meta=False``, those weights),
+        first adaptation (weights, optimizer state and SAC's entropy temperature, so
+        adaptations never build on each other), then the meta weights (or, with ``start_from_meta=False``, those weights),
         the task on the env runners, an empty adaptation buffer."""
         if self._adaptation_start is None:
-            self._adaptation_start = self.learner_group.get_state()
-        self.learner_group.set_state(self._adaptation_start)
+            # The Learner's state leaves out SAC's alpha; it starts every adaptation too.
+            self._adaptation_start = (self.learner_group.get_state(), entropy_temperatures(self))
+        self.learner_group.set_state(self._adaptation_start[0])
+        set_entropy_temperatures(self, self._adaptation_start[1])
         if start_from_meta:
             self._load(self.meta_weights)
         else:

@@ -64,3 +64,47 @@ def sync_weights(algo, modules=None, *, force: bool = False) -> None:
                                                inference_only=True)[COMPONENT_LEARNER]
         state = {COMPONENT_RL_MODULE: learner[COMPONENT_RL_MODULE]}
         algo.env_runner_group.foreach_env_runner(lambda runner: runner.set_state(state), local_env_runner=True)
+
+
+def entropy_temperatures(algo) -> dict[str, float]:
+    """SAC's learned entropy temperature per module, as ``{module_id: log alpha}`` (of the
+    first Learner: all Learners hold the same after each synchronous update)."""
+    def read(learner):
+        return {mid: float(value.detach().cpu()) for mid, value in learner.curr_log_alpha.items()}
+
+    return next(iter(algo.learner_group.foreach_learner(read))).get()
+
+
+def set_entropy_temperatures(algo, log_alphas: dict[str, float]) -> None:
+    """Write ``{module_id: log alpha}`` into every Learner's SAC entropy temperature (in
+    place: the alpha optimizer keeps its parameter)."""
+    def write(learner):
+        import torch
+
+        with torch.no_grad():
+            for mid, value in log_alphas.items():
+                learner.curr_log_alpha[mid].fill_(float(value))
+
+    for result in algo.learner_group.foreach_learner(write):
+        result.get()
+
+
+class CheckpointsEntropyTemperature:
+    """Mixin for SAC subclasses: the entropy temperature alpha goes into checkpoints.
+
+    RLlib 2.x ``Learner.get_state`` saves the RLModule, the optimizers and the metrics, but
+    not ``SACLearner.curr_log_alpha``: a restored SAC would act on with its trained weights
+    and ``initial_alpha`` (1.0 by default). A Reptile meta-trained to alpha ~0.05 then
+    adapted with 20x the entropy bonus, and its deterministic charges slowed by a third.
+    """
+
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._check_component("entropy_temperature", components, not_components):
+            state["entropy_temperature"] = entropy_temperatures(self)
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        if "entropy_temperature" in state:
+            set_entropy_temperatures(self, state["entropy_temperature"])
