@@ -30,15 +30,17 @@ def test_pack_observation_carries_spread(pack_env):
     assert info["cell_temperature_K"].shape == (4,)
 
 
-def test_pack_reward_formula():
+@pytest.mark.parametrize("w_violation", [0.0, 5.0])
+def test_pack_reward_formula(w_violation):
     # Limits low enough to force a voltage and a temperature penalty.
-    env = gym.make("PackFastCharge-v0", Np=2, Ns=2, pack_seed=1, voltage_limit_V=3.5, temperature_limit_K=298.0).unwrapped
+    env = gym.make("PackFastCharge-v0", Np=2, Ns=2, pack_seed=1, voltage_limit_V=3.5, temperature_limit_K=298.0,
+                   w_violation=w_violation).unwrapped
     _, info0 = env.reset(seed=0)
     _, reward, *_, info1 = env.step(np.array([1.0], np.float32))
     s = env.settings
     expected = (s.w_soc * (info1["soc"] - info0["soc"]) - s.w_time
                 - s.w_v * max(0, info1["step_max_cell_voltage_V"] - 3.5)
-                - s.w_T * max(0, info1["step_max_cell_temperature_K"] - 298.0))
+                - s.w_T * max(0, info1["step_max_cell_temperature_K"] - 298.0) - w_violation)
     assert reward == pytest.approx(expected, rel=1e-9)
     assert info1["step_max_cell_voltage_V"] > 3.5 and info1["constraint_violated"]
 

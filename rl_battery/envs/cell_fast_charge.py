@@ -74,9 +74,9 @@ class CellFastCharge(FastChargeEnv):
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim) - w_T * max(0, T_max - T_lim)
-    - w_plating * max(0, phi_lim - phi_min)``: in-step maxima of voltage and temperature and
-    the in-step minimum of the plating indicator. The safety cut-off and failures add
-    ``-failure_penalty``.
+    - w_plating * max(0, phi_lim - phi_min) - w_violation * [the step broke a constraint]``:
+    in-step maxima of voltage and temperature and the in-step minimum of the plating indicator.
+    The safety cut-off and failures add ``-failure_penalty``.
 
     ## Starting State
     At rest at ambient temperature, SOC uniform in ``initial_soc`` (number or [low, high];
@@ -99,7 +99,7 @@ class CellFastCharge(FastChargeEnv):
     ``ambient_temperature_K`` (298.15), ``voltage_limit_V`` (the set's upper cut-off),
     ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0), ``plating_is_constraint``
     (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V), ``w_T`` (1 per K),
-    ``w_plating`` (100 per V here), ``failure_penalty`` (50). Unknown keys raise
+    ``w_plating`` (100 per V here), ``w_violation`` (0), ``failure_penalty`` (50). Unknown keys raise
     `TypeError` listing the valid ones.
 
     ## Tasks

@@ -43,6 +43,10 @@ class ChargingSettings:
         w_v: cost per volt above ``voltage_limit_V`` [1/V]. Default 100.
         w_T: cost per kelvin above ``temperature_limit_K`` [1/K]. Default 1.
         w_plating: cost per volt below ``plating_limit_V`` [1/V]. Default 0 (cell env: 100).
+        w_violation: cost per step that breaks a constraint (any amount), >= 0. The linear
+            costs above price a 2 mV overshoot at 0.2, less than one step of ``w_time``, so
+            a policy that shaves a step by grazing the limit gains; this flat cost makes
+            every violation dearer than the step it saves. Default 0.
         failure_penalty: reward of a step that ends the episode by failure (> = 0). Default 50.
 
     Raises:
@@ -66,6 +70,7 @@ class ChargingSettings:
     w_v: float = 100.0
     w_T: float = 1.0
     w_plating: float = 0.0
+    w_violation: float = 0.0
     failure_penalty: float = 50.0
 
     def __post_init__(self):
@@ -83,7 +88,7 @@ class ChargingSettings:
             raise ValueError(f"dt_s must be > 0, got {self.dt_s}")
         if not 233.0 < self.ambient_temperature_K < 343.0:
             raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {self.ambient_temperature_K}")
-        for name in ("w_v", "w_T", "w_plating", "failure_penalty"):
+        for name in ("w_v", "w_T", "w_plating", "w_violation", "failure_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
