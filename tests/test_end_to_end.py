@@ -25,6 +25,7 @@ def ray_session():
 @pytest.fixture(scope="module")
 def mbrl_checkpoint(ray_session, tmp_path_factory):
     from rl_battery.algorithms import MBRL, BatteryMetricsCallback, MBRLConfig
+    from rl_battery.algorithms.updates import entropy_temperatures
     from rl_battery.envs import PackFastCharge
 
     root = tmp_path_factory.mktemp("mbrl")
@@ -43,12 +44,13 @@ def mbrl_checkpoint(ray_session, tmp_path_factory):
     algo = config.build_algo()
     result = algo.train()
     filters = [env.unwrapped._action_filter for env in algo.env_runner.env.unwrapped.envs]
+    alpha = entropy_temperatures(algo)
     path = algo.save_to_path(str(root / "checkpoint"))
     weights = {k: v.clone() for k, v in algo.surrogate.state_dict().items()}
     rollout_dir = algo.rollout_dir
     algo.stop()
     return {"result": result, "path": Path(path), "weights": weights, "rollout_dir": rollout_dir, "cls": MBRL,
-            "filters": filters}
+            "filters": filters, "alpha": alpha}
 
 
 def test_one_mbrl_iteration_writes_parquet_and_reports_metrics(mbrl_checkpoint):
@@ -69,13 +71,18 @@ def test_one_mbrl_iteration_writes_parquet_and_reports_metrics(mbrl_checkpoint):
     assert all(f is not None for f in mbrl_checkpoint["filters"])
 
 
-def test_restore_keeps_surrogate_weights(mbrl_checkpoint):
+def test_restore_keeps_surrogate_weights_and_sac_alpha(mbrl_checkpoint):
+    from rl_battery.algorithms.updates import entropy_temperatures
+
     restored = mbrl_checkpoint["cls"].from_checkpoint(str(mbrl_checkpoint["path"]))
     try:
         state = restored.surrogate.state_dict()
         for key, value in mbrl_checkpoint["weights"].items():
             assert torch.equal(state[key], value), key
         assert restored.rollout_dir == mbrl_checkpoint["rollout_dir"]
+        # SAC's alpha, which RLlib's Learner state leaves out (a lost one comes back as log 1 = 0)
+        assert mbrl_checkpoint["alpha"]["default_policy"] != 0.0
+        assert entropy_temperatures(restored) == pytest.approx(mbrl_checkpoint["alpha"])
     finally:
         restored.stop()
 
