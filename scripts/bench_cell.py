@@ -116,13 +116,21 @@ def report(result: dict, out: Path) -> str:
     shown = {arm: [k for k in ks if k in (0, 3, 10, 30)] or ks for arm, _, _, ks in arms}
     head = ["set", "split", "CC-CV", "CC-CT-CV", "look-ahead", "optimum [min]"]
     head += [f"{label} k={k}" for arm, label, _, _ in arms for k in shown[arm]]
+    target = float(result["env_config"].get("target_soc", 0.8))
+
+    def short(soc: float) -> str:  # the charge ended below the target (safety cut-off or the step limit)
+        return f" SOC {soc:.2f}" if soc < target - 1e-3 else ""
+
     lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
-             "the set, mean over seeds (worst); v = constraint violations summed over seeds. A ratio below 1 "
-             "with violations is not a faster safe charge.", "",
+             "the set, mean over seeds (worst); v = constraint violations summed over seeds; SOC x = the charge "
+             "(the lowest over seeds) ended at x, below the target, by the safety cut-off or the step limit. A "
+             "ratio below 1 with violations is not a faster safe charge.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table:
-        cells = [row["set"], row["split"], f"{row['cccv_ratio']:.3f}", f"{row['cc_ct_cv_ratio']:.3f}",
-                 f"{row['lookahead_ratio']:.3f}", f"{row['optimal_min']:.1f} ({row['optimal_status']})"]
+        ref = references[row["set"]]
+        cells = [row["set"], row["split"]]
+        cells += [f"{row[f'{arm}_ratio']:.3f}" + short(ref[arm]["final_soc"]) for arm in ("cccv", "cc_ct_cv", "lookahead")]
+        cells.append(f"{row['optimal_min']:.1f} ({row['optimal_status']})" + short(ref["optimal"]["final_soc"]))
         for arm, _, _, _ in arms:
             for k in shown[arm]:
                 if f"{arm}_k{k}_ratio" not in row:
@@ -130,7 +138,7 @@ def report(result: dict, out: Path) -> str:
                     continue
                 v = row[f"{arm}_k{k}_violations"]
                 cells.append(f"{row[f'{arm}_k{k}_ratio']:.3f} ({row[f'{arm}_k{k}_worst_ratio']:.3f})"
-                             + (f" {v}v" if v else ""))
+                             + (f" {v}v" if v else "") + short(row[f"{arm}_k{k}_min_soc"]))
         lines.append("| " + " | ".join(cells) + " |")
     markdown = "\n".join(lines)
 
