@@ -81,7 +81,7 @@ def main() -> None:
         for k in sorted(set(ks["reptile"]) | set(ks["sac"])):
             row = {"set": name, "k": k, "optimal_min": opt, "lookahead_min": references[name]["lookahead"]["charge_time_min"]}
             for arm, curves in arms.items():
-                if k not in ks[arm]:
+                if not any(r["k"] == k for rows in curves[name].values() for r in rows):
                     row.update({f"{arm}_{key}": None for key in ("min", "ratio", "worst_ratio", "violations",
                                                                  "min_final_soc", "return")})
                     continue
@@ -100,13 +100,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     lines = ["Deterministic charge 10 -> 80 % SOC after k online-SAC episodes on a held-out set: ratio to "
-             "the optimum, mean over seeds (worst); v = constraint violations summed over seeds; R = return.", "",
+             "the optimum, mean over the seeds run to k (worst); v = constraint violations summed over seeds; R = return; "
+             "SOC x = the charge ended at x, below the target.", "",
              "| set | k | Reptile ratio | Reptile v | Reptile R | SAC-from-scratch ratio | SAC v | SAC R |",
              "|---|---|---|---|---|---|---|---|"]
     def cells(r, arm):
         if r[f"{arm}_ratio"] is None:
             return "-", "-", "-"
-        return (f"{r[f'{arm}_ratio']:.3f} ({r[f'{arm}_worst_ratio']:.3f})", str(r[f"{arm}_violations"]),
+        soc = r[f"{arm}_min_final_soc"]  # below the target: the safety cut-off or the step limit ended it
+        short = f" SOC {soc:.2f}" if soc < env_config.get("target_soc", 0.8) - 1e-3 else ""
+        return (f"{r[f'{arm}_ratio']:.3f} ({r[f'{arm}_worst_ratio']:.3f})" + short, str(r[f"{arm}_violations"]),
                 f"{r[f'{arm}_return']:.1f}")
 
     for r in table:

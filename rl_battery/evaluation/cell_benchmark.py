@@ -34,9 +34,15 @@ def _row(metrics: dict[str, float], **extra) -> dict[str, Any]:
 
 
 def summarize_seeds(curves: dict, k: int) -> dict[str, float]:
-    """Over the seeds of ``{seed: adaptation_curve rows}`` at k episodes: mean and worst charge
-    time [min], violations summed, lowest final SOC, mean return, number of seeds."""
-    rows = [next(r for r in curve if r["k"] == k) for curve in curves.values()]
+    """Over the seeds of ``{seed: adaptation_curve rows}`` evaluated at k episodes (joined runs
+    may cover some seeds only to a smaller k): mean and worst charge time [min], violations
+    summed, lowest final SOC, mean return, number of seeds.
+
+    Raises:
+        ValueError: no seed was evaluated at k."""
+    rows = [r for curve in curves.values() for r in curve if r["k"] == k]
+    if not rows:
+        raise ValueError(f"no seed was evaluated at k = {k}")
     times = [r["charge_time_min"] for r in rows]
     return {"charge_time_min": float(sum(times) / len(times)), "worst_charge_time_min": float(max(times)),
             "violations": int(sum(r["constraint_violations"] for r in rows)),
