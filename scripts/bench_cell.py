@@ -122,14 +122,15 @@ def report(result: dict, out: Path) -> str:
         return f" SOC {soc:.2f}" if soc < target - 1e-3 else ""
 
     lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
-             "the set, mean over the seeds run to k (worst); v = constraint violations summed over seeds; SOC x = the charge "
-             "(the lowest over seeds) ended at x, below the target, by the safety cut-off or the step limit. A "
-             "ratio below 1 with violations is not a faster safe charge.", "",
+             "the set, mean over the seeds run to k (worst); v = constraint violations summed over seeds; "
+             "SOC x = the charge (the lowest over seeds) ended at x, below the target, by the safety cut-off "
+             "or the step limit. A ratio below 1 with violations is not a faster safe charge.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table:
         ref = references[row["set"]]
         cells = [row["set"], row["split"]]
-        cells += [f"{row[f'{arm}_ratio']:.3f}" + short(ref[arm]["final_soc"]) for arm in ("cccv", "cc_ct_cv", "lookahead")]
+        cells += [f"{row[f'{arm}_ratio']:.3f}" + short(ref[arm]["final_soc"])
+                  for arm in ("cccv", "cc_ct_cv", "lookahead")]
         cells.append(f"{row['optimal_min']:.1f} ({row['optimal_status']})" + short(ref["optimal"]["final_soc"]))
         for arm, _, _, _ in arms:
             for k in shown[arm]:

@@ -100,8 +100,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     lines = ["Deterministic charge 10 -> 80 % SOC after k online-SAC episodes on a held-out set: ratio to "
-             "the optimum, mean over the seeds run to k (worst); v = constraint violations summed over seeds; R = return; "
-             "SOC x = the charge ended at x, below the target.", "",
+             "the optimum, mean over the seeds run to k (worst); v = constraint violations summed over seeds; "
+             "R = return; SOC x = the charge ended at x, below the target.", "",
              "| set | k | Reptile ratio | Reptile v | Reptile R | SAC-from-scratch ratio | SAC v | SAC R |",
              "|---|---|---|---|---|---|---|---|"]
     def cells(r, arm):

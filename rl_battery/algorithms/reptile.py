@@ -235,8 +235,9 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
     def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True) -> None:
         """Start an adaptation on ``task`` (:meth:`adapt`): the Learner as it was before the
         first adaptation (weights, optimizer state and SAC's entropy temperature, so
-        adaptations never build on each other), then the meta weights (or, with ``start_from_meta=False``, those weights),
-        the task on the env runners, an empty adaptation buffer."""
+        adaptations never build on each other), then the meta weights (or, with
+        ``start_from_meta=False``, those weights), the task on the env runners, an empty
+        adaptation buffer."""
         if self._adaptation_start is None:
             # The Learner's state leaves out SAC's alpha; it starts every adaptation too.
             self._adaptation_start = (self.learner_group.get_state(), entropy_temperatures(self))
