@@ -75,16 +75,11 @@ def _join(paths: list[str]) -> dict:
     return result
 
 
-def _has_k(curves: dict, k: int) -> bool:
-    """Some seed's curve of one set was evaluated at k episodes."""
-    return any(r["k"] == k for rows in curves.values() for r in rows)
-
-
 def report(result: dict, out: Path) -> str:
     """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}."""
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import summarize_seeds
+    from rl_battery.evaluation.cell_benchmark import evaluated_at, summarize_seeds
     from rl_battery.evaluation.report import write_report
 
     sets, references = result["sets"], result["references"]
@@ -104,7 +99,7 @@ def report(result: dict, out: Path) -> str:
             row[f"{arm}_ratio"] = row[f"{arm}_min"] / opt
         for arm, _, curves, ks in arms:
             for k in ks:
-                if not _has_k(curves.get(name, {}), k):
+                if not evaluated_at(curves.get(name, {}), k):
                     continue
                 s = summarize_seeds(curves[name], k)
                 row.update({f"{arm}_k{k}_min": s["charge_time_min"], f"{arm}_k{k}_ratio": s["charge_time_min"] / opt,

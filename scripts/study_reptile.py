@@ -41,7 +41,8 @@ def main() -> None:
 
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import reference_rows, reptile_curves, scratch_curves, summarize_seeds
+    from rl_battery.evaluation.cell_benchmark import (evaluated_at, reference_rows, reptile_curves, scratch_curves,
+                                                      summarize_seeds)
     from rl_battery.evaluation.report import write_report
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
@@ -81,7 +82,7 @@ def main() -> None:
         for k in sorted(set(ks["reptile"]) | set(ks["sac"])):
             row = {"set": name, "k": k, "optimal_min": opt, "lookahead_min": references[name]["lookahead"]["charge_time_min"]}
             for arm, curves in arms.items():
-                if not any(r["k"] == k for rows in curves[name].values() for r in rows):
+                if not evaluated_at(curves[name], k):
                     row.update({f"{arm}_{key}": None for key in ("min", "ratio", "worst_ratio", "violations",
                                                                  "min_final_soc", "return")})
                     continue

@@ -86,3 +86,20 @@ def test_a_new_episode_starts_at_time_zero():
     env = gym.make("CellFastCharge-v0").unwrapped
     assert env.reset(seed=0)[1]["time_s"] == 0.0
     assert env.step(np.zeros(1))[4]["time_s"] == pytest.approx(90.0)
+
+
+def test_joined_seeds_are_summarized_over_the_seeds_run_to_k():
+    from rl_battery.evaluation.cell_benchmark import evaluated_at, summarize_seeds
+
+    def row(k, minutes, violations=0):
+        return {"k": k, "charge_time_min": minutes, "constraint_violations": violations, "final_soc": 0.8,
+                "episode_return": 40.0}
+
+    # seed 0 ran to k = 30, seed 1 (another run, joined) only to k = 0
+    curves = {"0": [row(0, 40.0), row(30, 36.0, 1)], "1": [row(0, 44.0)]}
+    assert evaluated_at(curves, 30) and not evaluated_at(curves, 5)
+    at0, at30 = summarize_seeds(curves, 0), summarize_seeds(curves, 30)
+    assert (at0["charge_time_min"], at0["worst_charge_time_min"], at0["seeds"]) == (42.0, 44.0, 2)
+    assert (at30["charge_time_min"], at30["violations"], at30["seeds"]) == (36.0, 1, 1)
+    with pytest.raises(ValueError, match="k = 5"):
+        summarize_seeds(curves, 5)

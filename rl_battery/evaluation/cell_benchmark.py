@@ -33,6 +33,11 @@ def _row(metrics: dict[str, float], **extra) -> dict[str, Any]:
     return {**{k: float(metrics[k]) for k in ROW_KEYS}, **extra}
 
 
+def evaluated_at(curves: dict, k: int) -> bool:
+    """Some seed's curve in ``{seed: adaptation_curve rows}`` was evaluated at k episodes."""
+    return any(r["k"] == k for rows in curves.values() for r in rows)
+
+
 def summarize_seeds(curves: dict, k: int) -> dict[str, float]:
     """Over the seeds of ``{seed: adaptation_curve rows}`` evaluated at k episodes (joined runs
     may cover some seeds only to a smaller k): mean and worst charge time [min], violations
