@@ -79,7 +79,7 @@ def report(result: dict, out: Path) -> str:
     """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}."""
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import evaluated_at, summarize_seeds
+    from rl_battery.evaluation.cell_benchmark import evaluated_at, short_of_target, summarize_seeds
     from rl_battery.evaluation.report import write_report
 
     sets, references = result["sets"], result["references"]
@@ -113,9 +113,6 @@ def report(result: dict, out: Path) -> str:
     head += [f"{label} k={k}" for arm, label, _, _ in arms for k in shown[arm]]
     target = float(result["env_config"].get("target_soc", 0.8))
 
-    def short(soc: float) -> str:  # the charge ended below the target (safety cut-off or the step limit)
-        return f" SOC {soc:.2f}" if soc < target - 1e-3 else ""
-
     lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
              "the set, mean over the seeds run to k (worst); v = constraint violations summed over seeds; "
              "SOC x = the charge (the lowest over seeds) ended at x, below the target, by the safety cut-off "
@@ -124,9 +121,10 @@ def report(result: dict, out: Path) -> str:
     for row in table:
         ref = references[row["set"]]
         cells = [row["set"], row["split"]]
-        cells += [f"{row[f'{arm}_ratio']:.3f}" + short(ref[arm]["final_soc"])
+        cells += [f"{row[f'{arm}_ratio']:.3f}" + short_of_target(ref[arm]["final_soc"], target)
                   for arm in ("cccv", "cc_ct_cv", "lookahead")]
-        cells.append(f"{row['optimal_min']:.1f} ({row['optimal_status']})" + short(ref["optimal"]["final_soc"]))
+        cells.append(f"{row['optimal_min']:.1f} ({row['optimal_status']})"
+                     + short_of_target(ref["optimal"]["final_soc"], target))
         for arm, _, _, _ in arms:
             for k in shown[arm]:
                 if f"{arm}_k{k}_ratio" not in row:
@@ -134,7 +132,7 @@ def report(result: dict, out: Path) -> str:
                     continue
                 v = row[f"{arm}_k{k}_violations"]
                 cells.append(f"{row[f'{arm}_k{k}_ratio']:.3f} ({row[f'{arm}_k{k}_worst_ratio']:.3f})"
-                             + (f" {v}v" if v else "") + short(row[f"{arm}_k{k}_min_soc"]))
+                             + (f" {v}v" if v else "") + short_of_target(row[f"{arm}_k{k}_min_soc"], target))
         lines.append("| " + " | ".join(cells) + " |")
     markdown = "\n".join(lines)
 

@@ -42,7 +42,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from rl_battery.evaluation.cell_benchmark import (evaluated_at, reference_rows, reptile_curves, scratch_curves,
-                                                      summarize_seeds)
+                                                      short_of_target, summarize_seeds)
     from rl_battery.evaluation.report import write_report
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
@@ -108,8 +108,7 @@ def main() -> None:
     def cells(r, arm):
         if r[f"{arm}_ratio"] is None:
             return "-", "-", "-"
-        soc = r[f"{arm}_min_final_soc"]  # below the target: the safety cut-off or the step limit ended it
-        short = f" SOC {soc:.2f}" if soc < env_config.get("target_soc", 0.8) - 1e-3 else ""
+        short = short_of_target(r[f"{arm}_min_final_soc"], env_config.get("target_soc", 0.8))
         return (f"{r[f'{arm}_ratio']:.3f} ({r[f'{arm}_worst_ratio']:.3f})" + short, str(r[f"{arm}_violations"]),
                 f"{r[f'{arm}_return']:.1f}")
 

@@ -33,6 +33,12 @@ def _row(metrics: dict[str, float], **extra) -> dict[str, Any]:
     return {**{k: float(metrics[k]) for k in ROW_KEYS}, **extra}
 
 
+def short_of_target(final_soc: float, target_soc: float) -> str:
+    """Table marker for a charge that ended below the target SOC (the safety cut-off or the
+    step limit ended it): " SOC 0.71", or "" for a finished charge."""
+    return f" SOC {final_soc:.2f}" if final_soc < target_soc - 1e-3 else ""
+
+
 def evaluated_at(curves: dict, k: int) -> bool:
     """Some seed's curve in ``{seed: adaptation_curve rows}`` was evaluated at k episodes."""
     return any(r["k"] == k for rows in curves.values() for r in rows)
