@@ -134,7 +134,8 @@ def _with_grid_search(value):
 def _algorithm_config_class(algorithm: str):
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.algorithms.sac import SACConfig
+
+    from rl_battery.algorithms import SACConfig  # RLlib's, with alpha in checkpoints
 
     return {"MBRL": MBRLConfig, "Reptile": ReptileConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
 

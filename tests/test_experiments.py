@@ -96,3 +96,32 @@ def test_paths_follow_the_working_folder_not_the_package(tmp_path, monkeypatch, 
     shared = tmp_path / "shared"
     config = build_algorithm_config(spec, experiment="pack_mbrl", offline_data=shared)
     assert config.offline_data_dir == str(shared / "pack_mbrl")
+
+
+@pytest.mark.slow
+def test_sac_experiments_keep_the_entropy_temperature_in_checkpoints(tmp_path):
+    """``algorithm: SAC`` is RLlib's SAC plus alpha in its checkpoints: RLlib's Learner state
+    leaves alpha out, so a resumed or restored run would go on at ``initial_alpha`` (1.0)."""
+    import math
+
+    import ray
+    from ray.rllib.algorithms.sac import SAC as RLlibSAC
+
+    from rl_battery.algorithms import SAC
+    from rl_battery.algorithms.updates import entropy_temperatures, set_entropy_temperatures
+    from rl_battery.experiments import experiment_variants
+
+    spec = experiment_variants(load_experiment("cell_sac", smoke=True))[0]
+    algo = build_algorithm_config(spec, experiment="cell_sac", project_root=tmp_path).build_algo()
+    try:
+        assert isinstance(algo, SAC) and isinstance(algo, RLlibSAC) and type(algo).__name__ == "SAC"
+        set_entropy_temperatures(algo, {"default_policy": math.log(0.05)})
+        path = algo.save_to_path(str(tmp_path / "ckpt"))
+        restored = SAC.from_checkpoint(path)
+        try:
+            assert entropy_temperatures(restored)["default_policy"] == pytest.approx(math.log(0.05))
+        finally:
+            restored.stop()
+    finally:
+        algo.stop()
+        ray.shutdown()

@@ -3,6 +3,7 @@
 from rl_battery.algorithms.callbacks import BatteryMetricsCallback, SeededReplayCallback, seed_replay_buffer
 from rl_battery.algorithms.mbrl import MBRL, MBRLConfig
 from rl_battery.algorithms.reptile import Reptile, ReptileConfig
+from rl_battery.algorithms.sac import SAC, SACConfig
 
-__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "BatteryMetricsCallback", "SeededReplayCallback",
+__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "SAC", "SACConfig", "BatteryMetricsCallback", "SeededReplayCallback",
            "seed_replay_buffer"]
