@@ -2,6 +2,7 @@
 processes are stopped (not `ray stop`, which would stop every Ray cluster of the user)."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,18 @@ from tests.test_fault_tolerance import TINY_MBRL
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-PORT = 8266
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# A free dashboard port, not a fixed one: an embedded Ray of a benchmark running beside the
+# suite holds 8265 or 8266, and a job sent to its dashboard runs with that process's python
+# (no venv: "No module named 'ray'").
+PORT = _free_port()
 
 
 def _ray(*args, timeout=180, env=None):
