@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig, SeededReplayCallback
+from rl_battery.algorithms import BatteryMetricsCallback, MBRLConfig, ReptileConfig, SACConfig, SeededReplayCallback
 from rl_battery.envs import ENV_CLASSES
 from rl_battery.progress import battery_reporter
 
@@ -135,8 +135,7 @@ def _algorithm_config_class(algorithm: str):
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from rl_battery.algorithms import SACConfig  # RLlib's, with alpha in checkpoints
-
+    # SACConfig is rl_battery's: RLlib's with alpha in its checkpoints
     return {"MBRL": MBRLConfig, "Reptile": ReptileConfig, "SAC": SACConfig, "PPO": PPOConfig, "DQN": DQNConfig}[algorithm]
 
 

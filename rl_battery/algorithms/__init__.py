@@ -5,5 +5,5 @@ from rl_battery.algorithms.mbrl import MBRL, MBRLConfig
 from rl_battery.algorithms.reptile import Reptile, ReptileConfig
 from rl_battery.algorithms.sac import SAC, SACConfig
 
-__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "SAC", "SACConfig", "BatteryMetricsCallback", "SeededReplayCallback",
-           "seed_replay_buffer"]
+__all__ = ["MBRL", "MBRLConfig", "Reptile", "ReptileConfig", "SAC", "SACConfig", "BatteryMetricsCallback",
+           "SeededReplayCallback", "seed_replay_buffer"]
