@@ -45,6 +45,26 @@ def test_pack_reward_formula(w_violation):
     assert info1["step_max_cell_voltage_V"] > 3.5 and info1["constraint_violated"]
 
 
+
+def test_voltage_backoff_prices_the_margin_below_the_limit_without_a_violation():
+    def first_step(**config):
+        env = gym.make("CellFastCharge-v0", initial_soc=0.5, **config).unwrapped
+        env.reset(seed=0)
+        _, reward, *_, info = env.step(np.array([1.0], np.float32))
+        return reward, info
+
+    _, free = first_step()
+    v_max = free["step_max_cell_voltage_V"]
+    # A limit 20 mV above the step's peak; the 50 mV back-off makes the last 30 mV cost.
+    limit = dict(voltage_limit_V=v_max + 0.02)
+    plain, plain_info = first_step(**limit)
+    tightened, tightened_info = first_step(voltage_backoff_V=0.05, **limit)
+    assert tightened_info["step_max_cell_voltage_V"] == pytest.approx(v_max)
+    assert plain - tightened == pytest.approx(100.0 * 0.03, rel=1e-6)
+    assert not plain_info["constraint_violated"] and not tightened_info["constraint_violated"]
+    with pytest.raises(ValueError, match="voltage_backoff_V"):
+        gym.make("CellFastCharge-v0", voltage_backoff_V=-0.01)
+
 def test_action_maps_to_current_range(pack_env):
     assert pack_env.action_to_current([-1.0]) == pytest.approx(2.0)  # 1 A x Np
     assert pack_env.action_to_current([1.0]) == pytest.approx(15.0)  # 7.5 A x Np

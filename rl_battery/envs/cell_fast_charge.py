@@ -73,9 +73,11 @@ class CellFastCharge(FastChargeEnv):
     | 8 | plating is a constraint (1) or not (0) | 0 | 1 |
 
     ## Rewards
-    ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim) - w_T * max(0, T_max - T_lim)
+    ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V)) - w_T * max(0, T_max - T_lim)
     - w_plating * max(0, phi_lim - phi_min) - w_violation * [the step broke a constraint]``:
-    in-step maxima of voltage and temperature and the in-step minimum of the plating indicator.
+    in-step maxima of voltage and temperature and the in-step minimum of the plating indicator;
+    b_V is ``voltage_backoff_V`` (default 0), a margin below the limit where the voltage cost
+    already applies while violations are still counted at V_lim.
     The safety cut-off and failures add ``-failure_penalty``.
 
     ## Starting State
@@ -98,9 +100,9 @@ class CellFastCharge(FastChargeEnv):
     ``target_soc`` (0.8), ``initial_soc`` (0.1), ``max_steps`` (60), ``dt_s`` (90),
     ``ambient_temperature_K`` (298.15), ``voltage_limit_V`` (the set's upper cut-off),
     ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0), ``plating_is_constraint``
-    (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V), ``w_T`` (1 per K),
-    ``w_plating`` (100 per V here), ``w_violation`` (0), ``failure_penalty`` (50). Unknown keys raise
-    `TypeError` listing the valid ones.
+    (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V), ``voltage_backoff_V`` (0),
+    ``w_T`` (1 per K), ``w_plating`` (100 per V here), ``w_violation`` (0),
+    ``failure_penalty`` (50). Unknown keys raise `TypeError` listing the valid ones.
 
     ## Tasks
     :meth:`set_task` switches the parameter set, the ambient temperature and the start SOC

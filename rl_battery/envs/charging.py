@@ -28,10 +28,10 @@ class FastChargeEnv(gym.Env, ABC):
     [``min_current_A``, ``max_current_A``] (optionally past both ends by ``action_headroom``,
     then clipped), one simulator step per env step.
 
-    Reward (both envs): ``w_soc * dSOC - w_time - w_v * max(0, V_max - V_lim)
+    Reward (both envs): ``w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V))
     - w_T * max(0, T_max - T_lim) - w_plating * max(0, phi_lim - phi_min) - w_violation * [step
     broke a constraint]`` with the in-step maxima of cell voltage and temperature and the
-    in-step minimum of the plating indicator.
+    in-step minimum of the plating indicator; ``b_V`` is ``voltage_backoff_V`` (default 0).
 
     Subclasses implement ``_configure`` (their own keyword-only arguments; it sets
     ``self.sim``, ``self.task_id`` and ``observation_space``), ``_record`` (simulator result
@@ -255,7 +255,7 @@ class FastChargeEnv(gym.Env, ABC):
         s = self.settings
         return float(
             s.w_soc * (r.soc - prev.soc) - s.w_time
-            - s.w_v * max(0.0, r.step_max_cell_voltage_V - s.voltage_limit_V)
+            - s.w_v * max(0.0, r.step_max_cell_voltage_V - (s.voltage_limit_V - s.voltage_backoff_V))
             - s.w_T * max(0.0, r.step_max_cell_temperature_K - s.temperature_limit_K)
             - s.w_plating * max(0.0, s.plating_limit_V - r.step_min_plating_potential_V)
             - s.w_violation * self.violates_limits(r)

@@ -58,10 +58,11 @@ class PackFastCharge(FastChargeEnv):
     arrays and the in-step maxima.
 
     ## Rewards
-    ``r = w_soc * dSOC - w_time - w_v * max(0, V_cell_max - V_lim) - w_T * max(0, T_cell_max - T_lim)
+    ``r = w_soc * dSOC - w_time - w_v * max(0, V_cell_max - (V_lim - b_V)) - w_T * max(0, T_cell_max - T_lim)
     - w_violation * [the step broke a limit]``
     with dSOC the change of pack SOC, V_cell_max the highest cell voltage over the step's
-    output points and T_cell_max the highest cell temperature. The safety cut-off event and
+    output points, T_cell_max the highest cell temperature and b_V ``voltage_backoff_V``
+    (default 0). The safety cut-off event and
     failures add ``-failure_penalty``.
 
     ## Starting State
@@ -99,8 +100,8 @@ class PackFastCharge(FastChargeEnv):
     ``max_steps`` (60), ``dt_s`` (90), ``ambient_temperature_K`` (298.15),
     ``voltage_limit_V`` (4.2), ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0),
     ``plating_is_constraint`` (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V),
-    ``w_T`` (1 per K), ``w_plating`` (0), ``w_violation`` (0), ``failure_penalty`` (50). Unknown keys raise
-    `TypeError` listing the valid ones.
+    ``voltage_backoff_V`` (0), ``w_T`` (1 per K), ``w_plating`` (0), ``w_violation`` (0),
+    ``failure_penalty`` (50). Unknown keys raise `TypeError` listing the valid ones.
     """
 
     @classmethod

@@ -40,7 +40,11 @@ class ChargingSettings:
             the reference controllers respect it). Default False.
         w_soc: reward per unit of SOC gained. Default 100.
         w_time: reward cost per step. Default 1.
-        w_v: cost per volt above ``voltage_limit_V`` [1/V]. Default 100.
+        w_v: cost per volt above ``voltage_limit_V - voltage_backoff_V`` [1/V]. Default 100.
+        voltage_backoff_V: how far below ``voltage_limit_V`` the voltage cost starts [V], in
+            [0, 0.1]: constraint tightening (the back-off of robust MPC). A learner that trades
+            a few mV of overshoot against a 90 s step then trades them below the limit.
+            Violations are still counted at ``voltage_limit_V``. Default 0.
         w_T: cost per kelvin above ``temperature_limit_K`` [1/K]. Default 1.
         w_plating: cost per volt below ``plating_limit_V`` [1/V]. Default 0 (cell env: 100).
         w_violation: cost per step that breaks a constraint (any amount), >= 0. The linear
@@ -68,6 +72,7 @@ class ChargingSettings:
     w_soc: float = 100.0
     w_time: float = 1.0
     w_v: float = 100.0
+    voltage_backoff_V: float = 0.0
     w_T: float = 1.0
     w_plating: float = 0.0
     w_violation: float = 0.0
@@ -88,6 +93,8 @@ class ChargingSettings:
             raise ValueError(f"dt_s must be > 0, got {self.dt_s}")
         if not 233.0 < self.ambient_temperature_K < 343.0:
             raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {self.ambient_temperature_K}")
+        if not 0.0 <= self.voltage_backoff_V <= 0.1:
+            raise ValueError(f"voltage_backoff_V must be in [0, 0.1] V, got {self.voltage_backoff_V}")
         for name in ("w_v", "w_T", "w_plating", "w_violation", "failure_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
