@@ -45,7 +45,6 @@ def test_pack_reward_formula(w_violation):
     assert info1["step_max_cell_voltage_V"] > 3.5 and info1["constraint_violated"]
 
 
-
 def test_voltage_backoff_prices_the_margin_below_the_limit_without_a_violation():
     def first_step(**config):
         env = gym.make("CellFastCharge-v0", initial_soc=0.5, **config).unwrapped
@@ -64,6 +63,7 @@ def test_voltage_backoff_prices_the_margin_below_the_limit_without_a_violation()
     assert not plain_info["constraint_violated"] and not tightened_info["constraint_violated"]
     with pytest.raises(ValueError, match="voltage_backoff_V"):
         gym.make("CellFastCharge-v0", voltage_backoff_V=-0.01)
+
 
 def test_action_maps_to_current_range(pack_env):
     assert pack_env.action_to_current([-1.0]) == pytest.approx(2.0)  # 1 A x Np

@@ -62,8 +62,7 @@ class PackFastCharge(FastChargeEnv):
     - w_violation * [the step broke a limit]``
     with dSOC the change of pack SOC, V_cell_max the highest cell voltage over the step's
     output points, T_cell_max the highest cell temperature and b_V ``voltage_backoff_V``
-    (default 0). The safety cut-off event and
-    failures add ``-failure_penalty``.
+    (default 0). The safety cut-off event and failures add ``-failure_penalty``.
 
     ## Starting State
     Cells at rest at ambient temperature, all at the same SOC drawn uniformly from
