@@ -72,12 +72,13 @@ def test_casadi_dynamics_reproduce_the_simulator_step():
     step = casadi.integrator("step", "cvodes", {"x": y, "p": pp, "ode": dyn.rhs(y, pp)}, 0.0, 90.0,
                              {"abstol": 1e-9, "reltol": 1e-8})
     y90 = np.asarray(step(x0=dyn.state, p=p)["xf"]).ravel()
-    voltage, temperature, stoich, plating, _ = np.asarray(dyn.outputs(y90, p)).ravel()
+    voltage, temperature, stoich, plating, _, surface = np.asarray(dyn.outputs(y90, p)).ravel()
     result = sim.step(5.0)
     assert voltage == pytest.approx(result.voltage_V, abs=1e-3)
     assert temperature == pytest.approx(result.temperature_K, abs=1e-2)
     assert sim.window.soc(stoich) == pytest.approx(result.soc, abs=1e-4)
     assert plating == pytest.approx(result.plating_potential_V, abs=1e-3)
+    assert surface == pytest.approx(result.max_surface_stoichiometry, abs=1e-4)  # rises in a charge step
 
 
 def test_a_new_episode_starts_at_time_zero():

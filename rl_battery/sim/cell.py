@@ -36,13 +36,21 @@ STOICHIOMETRY = "Average negative particle stoichiometry"
 #: -0.380 V at the separator.
 PLATING = "Negative electrode surface potential difference at separator interface [V]"
 OCV = "Bulk open-circuit voltage [V]"
-OUTPUT_VARIABLES = (VOLTAGE, TEMPERATURE, STOICHIOMETRY, PLATING, OCV)
+#: Graphite surface stoichiometry (SPMe has one particle per electrode). When it reaches 1
+#: the particle surface is full: in a diffusion-limited cell (ORegan2022 at >= 0.5C) the
+#: voltage then jumps by ~0.8 V within seconds, with no earlier sign in V, T or plating.
+SURFACE_STOICHIOMETRY = "X-averaged negative particle surface stoichiometry"
+OUTPUT_VARIABLES = (VOLTAGE, TEMPERATURE, STOICHIOMETRY, PLATING, OCV, SURFACE_STOICHIOMETRY)
 
 _INIT_CONC_N = "Initial concentration in negative electrode [mol.m-3]"
 _INIT_CONC_P = "Initial concentration in positive electrode [mol.m-3]"
 _CURRENT = "Current function [A]"
 _INIT_T = "Initial temperature [K]"
 _AMBIENT_T = "Ambient temperature [K]"
+_DIFFUSIVITY = "Negative particle diffusivity [m2.s-1]"
+#: Input parameter multiplying the set's graphite diffusivity (a constant or PyBaMM's
+#: function of stoichiometry and temperature).
+DIFFUSIVITY_SCALE = "Negative particle diffusivity scale"
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class CellStepResult:
         plating_potential_V: plating indicator at the end of the step [V] (> 0: no plating).
         min_plating_potential_V: its minimum over the step [V].
         ocv_V: bulk open-circuit voltage at the end of the step [V].
+        max_surface_stoichiometry: maximum over the step of the graphite particle's
+            surface stoichiometry (:data:`SURFACE_STOICHIOMETRY`) [-], in [0, 1].
         event: name of a PyBaMM event that stopped the step early (e.g. the hard voltage
             cut-off), else None. After an event the simulator must be reset.
     """
@@ -74,6 +84,7 @@ class CellStepResult:
     plating_potential_V: float
     min_plating_potential_V: float
     ocv_V: float
+    max_surface_stoichiometry: float
     event: str | None = None
 
 
@@ -87,8 +98,9 @@ class CellDynamics:
     Attributes:
         rhs: ``(y (n,), p (n_p,)) -> dy/dt (n,)``, the ODE right-hand side (SPMe + lumped
             thermal has no algebraic states), y in PyBaMM's scaled state units.
-        outputs: ``(y, p) -> (5,)``: :data:`OUTPUT_VARIABLES` in order (voltage [V],
-            temperature [K], average negative stoichiometry, plating indicator [V], OCV [V]).
+        outputs: ``(y, p) -> (6,)``: :data:`OUTPUT_VARIABLES` in order (voltage [V],
+            temperature [K], average negative stoichiometry, plating indicator [V], OCV [V],
+            negative surface stoichiometry).
         input_names: the names of p's entries, sorted (PyBaMM's order).
         current_index: the index of "Current function [A]" in p (PyBaMM sign: charging < 0).
         inputs: p of the current episode (the current entry is the last applied one).
@@ -125,12 +137,16 @@ class CellSimulator:
             above the control limit so the controller (env) sees and penalises overshoot
             instead of the solver silently truncating the step. Default: the set's own
             cut-off + 0.3 V.
+        negative_diffusivity_scale: factor on the set's graphite diffusivity, in
+            [0.001, 10]. Default 1 (the set as published); below ~0.1 Chen2020 at 1.5C
+            saturates its particle surface before SOC 0.8, as ORegan2022 does at 1
+            (:data:`SURFACE_STOICHIOMETRY`). A model input: changing it needs no rebuild.
         n_output_points: output points per step used for the in-step maxima (>= 1).
         rtol, atol: IDAKLU tolerances (see the module docstring).
 
     Raises:
         UnknownParameterSetError: unknown parameter-set name (message lists the valid ones).
-        ValueError: a non-positive ``dt_s`` or an out-of-range temperature.
+        ValueError: a non-positive ``dt_s``, an out-of-range temperature or diffusivity scale.
     """
 
     def __init__(
@@ -140,6 +156,7 @@ class CellSimulator:
         dt_s: float = 90.0,
         ambient_temperature_K: float = 298.15,
         hard_voltage_cutoff_V: float | None = None,
+        negative_diffusivity_scale: float = 1.0,
         n_output_points: int = 2,
         rtol: float = 1e-4,
         atol: float = 1e-6,
@@ -148,11 +165,13 @@ class CellSimulator:
             raise ValueError(f"dt_s must be > 0, got {dt_s}")
         self.dt_s = float(dt_s)
         self.ambient_temperature_K = ambient_temperature_K
+        self.negative_diffusivity_scale = negative_diffusivity_scale
         values = load_parameter_values(parameter_set)
         self.window = StoichiometryWindow(values)
         self.nominal_capacity_Ah = float(values["Nominal cell capacity [A.h]"])
         self.voltage_cutoff_V = float(values["Upper voltage cut-off [V]"])
         cutoff = self.voltage_cutoff_V + 0.3 if hard_voltage_cutoff_V is None else hard_voltage_cutoff_V
+        values[_DIFFUSIVITY] = _scaled(values[_DIFFUSIVITY], pybamm.InputParameter(DIFFUSIVITY_SCALE))
         values.update(
             {
                 _CURRENT: "[input]",
@@ -191,6 +210,22 @@ class CellSimulator:
             raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {value}")
         self._ambient_temperature_K = float(value)
 
+    @property
+    def negative_diffusivity_scale(self) -> float:
+        """Factor on the graphite diffusivity [-]; a new value applies from the next
+        :meth:`reset` (a model input: no rebuild).
+
+        Raises:
+            ValueError: outside [0.001, 10] or not finite.
+        """
+        return self._negative_diffusivity_scale
+
+    @negative_diffusivity_scale.setter
+    def negative_diffusivity_scale(self, value: float) -> None:
+        if not 1e-3 <= float(value) <= 10.0:
+            raise ValueError(f"negative_diffusivity_scale must be in [0.001, 10], got {value}")
+        self._negative_diffusivity_scale = float(value)
+
     def reset(self, initial_soc: float, initial_temperature_K: float | None = None) -> CellStepResult:
         """Start a new episode at ``initial_soc`` (in [0, 1]) and rest for 1 ms to read the state.
 
@@ -206,6 +241,7 @@ class CellSimulator:
             _INIT_CONC_P: float(c_p),
             _INIT_T: t0,
             _AMBIENT_T: self.ambient_temperature_K,
+            DIFFUSIVITY_SCALE: self.negative_diffusivity_scale,
         }
         self._solution = None
         self._stopped_by_event = False
@@ -305,7 +341,7 @@ class CellSimulator:
                 save=False, inputs=inputs,
             )
             p = np.array([inputs[name] for name in sorted(inputs)])  # one column: map repeats it
-            voltage, temperature, stoichiometry, plating, ocv = np.asarray(
+            voltage, temperature, stoichiometry, plating, ocv, surface = np.asarray(
                 self._outputs_fn.map(len(solution.t))(solution.t[None, :], solution.y, p))
         except Exception as exc:  # PyBaMM raises SolverError, ValueError, casadi errors...
             raise SimulationError(f"PyBaMM step failed at {current_A:.3f} A: {exc}") from exc
@@ -326,5 +362,14 @@ class CellSimulator:
             plating_potential_V=float(plating[-1]),
             min_plating_potential_V=float(np.min(plating)),
             ocv_V=float(ocv[-1]),
+            max_surface_stoichiometry=float(np.max(surface)),
             event=event,
         )
+
+
+def _scaled(diffusivity, scale):
+    """``diffusivity`` (a number or PyBaMM's function of stoichiometry and temperature) times
+    ``scale``, in the form PyBaMM's ParameterValues accepts."""
+    if callable(diffusivity):
+        return lambda sto, T: diffusivity(sto, T) * scale
+    return diffusivity * scale
