@@ -4,7 +4,7 @@ lithium-plating limits."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium as gym
@@ -18,11 +18,26 @@ from rl_battery.envs.charging import (
     VOLTAGE_SCALE_V,
     FastChargeEnv,
 )
+from rl_battery.envs.settings import ChargingSettings
 from rl_battery.envs.step_record import StepRecord
 from rl_battery.sim.cell import CellSimulator, CellStepResult
 from rl_battery.sim.parameters import cell_ratings
 
 PLATING_SCALE_V = 0.1
+
+
+@dataclass(frozen=True)
+class CellStepRecord(StepRecord):
+    """:class:`StepRecord` of a single cell plus a model state of the graphite particle.
+
+    Attributes:
+        step_max_surface_stoichiometry: maximum over the step of the negative particle's
+            surface stoichiometry [-] (PyBaMM's "X-averaged negative particle surface
+            stoichiometry"). Not a Parquet column (the record's ``as_dict`` and ``FIELDS``
+            are the base class's).
+    """
+
+    step_max_surface_stoichiometry: float = float("nan")
 
 
 class CellFastCharge(FastChargeEnv):
@@ -57,8 +72,9 @@ class CellFastCharge(FastChargeEnv):
     (see Episode End).
 
     ## Observation Space
-    `Box(-10, 10, (9,), float32)`, (value - offset) / scale. Entries 5-8 say which limits
-    apply, so one policy can serve several sets and settings:
+    `Box(-10, 10, (9,), float32)`, or (10,) with ``observe_surface_stoichiometry``,
+    (value - offset) / scale. Entries 5-8 say which limits apply, so one policy can serve
+    several sets and settings:
 
     | Num | Observation | offset | scale |
     |-----|-------------|--------|-------|
@@ -71,6 +87,16 @@ class CellFastCharge(FastChargeEnv):
     | 6 | temperature limit [K] | 298.15 K | 20 K |
     | 7 | `max_current_A` as a C-rate [1/h] | 0 | 1 |
     | 8 | plating is a constraint (1) or not (0) | 0 | 1 |
+    | 9 | graphite surface stoichiometry, max over the step (only with ``observe_surface_stoichiometry``) | 0 | 1 |
+
+    Entry 9 is a model state, not a measurement: on a real cell a model-based observer
+    (e.g. an SPMe-based Kalman filter) would estimate it. RL fast-charging work observes
+    the electrochemical model's states this way (Park et al. 2020, "Reinforcement
+    learning-based fast charging control strategy for Li-ion batteries", IEEE CCTA, which
+    observes SPMe particle concentrations). It is the only early warning of a
+    diffusion-limited cell: when the surface stoichiometry reaches 1 the voltage jumps by
+    ~0.8 V within seconds, while V, T and the plating indicator give no sign one step
+    before (ORegan2022 at 0.85C: 3.94 V at 1930 s, 4.7 V at 1932 s).
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V)) - w_T * max(0, T_max - T_lim)
@@ -94,7 +120,10 @@ class CellFastCharge(FastChargeEnv):
     ## Arguments
     ``gymnasium.make("CellFastCharge-v0", **env_config)`` with its own arguments
     ``parameter_set`` ("Chen2020"; unknown names raise `UnknownParameterSetError` listing the
-    valid ones), ``min_c_rate`` (0.2) and ``max_c_rate`` (1.5) [1/h], and every field of
+    valid ones), ``min_c_rate`` (0.2) and ``max_c_rate`` (1.5) [1/h],
+    ``negative_diffusivity_scale`` (1: the set as published; a factor in [0.001, 10] on its
+    graphite diffusivity, see :class:`rl_battery.sim.CellSimulator`),
+    ``observe_surface_stoichiometry`` (False; see Observation Space), and every field of
     :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` /
     ``max_current_A`` (default: the C-rates times the set's nominal capacity),
     ``target_soc`` (0.8), ``initial_soc`` (0.1), ``max_steps`` (60), ``dt_s`` (90),
@@ -105,8 +134,8 @@ class CellFastCharge(FastChargeEnv):
     ``failure_penalty`` (50). Unknown keys raise `TypeError` listing the valid ones.
 
     ## Tasks
-    :meth:`set_task` switches the parameter set, the ambient temperature and the start SOC
-    between episodes (Reptile meta-learning sets the task on every env runner this way);
+    :meth:`set_task` switches the parameter set, the ambient temperature, the start SOC and
+    the graphite diffusivity scale between episodes (Reptile meta-learning sets the task on every env runner this way);
     limits the env_config gave in amperes or volts stay, the others follow the new set.
     """
 
@@ -128,11 +157,15 @@ class CellFastCharge(FastChargeEnv):
                 "max_current_A": max_c_rate * ratings.nominal_capacity_Ah,
                 "voltage_limit_V": ratings.upper_voltage_cutoff_V}
 
-    def _configure(self, *, parameter_set: str = "Chen2020", min_c_rate: float = 0.2, max_c_rate: float = 1.5) -> None:
+    def _configure(self, *, parameter_set: str = "Chen2020", min_c_rate: float = 0.2, max_c_rate: float = 1.5,
+                   negative_diffusivity_scale: float = 1.0, observe_surface_stoichiometry: bool = False) -> None:
         self._c_rates = (float(min_c_rate), float(max_c_rate))
         self._simulators: dict[str, CellSimulator] = {}
-        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(9,), dtype=np.float32)
+        self._observe_surface = bool(observe_surface_stoichiometry)
+        self._obs_size = 10 if self._observe_surface else 9
+        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(self._obs_size,), dtype=np.float32)
         self._use_set(parameter_set)
+        self.sim.negative_diffusivity_scale = negative_diffusivity_scale  # validates
 
     def _use_set(self, parameter_set) -> None:
         name = parameter_set if isinstance(parameter_set, str) else "custom"
@@ -140,20 +173,35 @@ class CellFastCharge(FastChargeEnv):
             # Built once per set and kept: a set's model takes about a second to build.
             self._simulators[name] = CellSimulator(parameter_set, dt_s=self.settings.dt_s,
                                                    ambient_temperature_K=self.settings.ambient_temperature_K)
+        scale = self.sim.negative_diffusivity_scale if hasattr(self, "sim") else 1.0
         self.sim = self._simulators[name]
         self.sim.ambient_temperature_K = self.settings.ambient_temperature_K
+        self.sim.negative_diffusivity_scale = scale  # the task's, not the set's
         self.parameter_set = name
         self.task_id = f"cell:{name}"
 
     @property
     def task(self) -> dict[str, Any]:
-        """The current task: ``{"parameter_set", "ambient_temperature_K", "initial_soc"}``."""
+        """The current task: ``{"parameter_set", "ambient_temperature_K", "initial_soc",
+        "negative_diffusivity_scale"}``."""
         s = self.settings
         return {"parameter_set": self.parameter_set, "ambient_temperature_K": s.ambient_temperature_K,
-                "initial_soc": s.initial_soc}
+                "initial_soc": s.initial_soc, "negative_diffusivity_scale": self.sim.negative_diffusivity_scale}
+
+    @classmethod
+    def configured_task(cls, env_config: Mapping[str, Any], parameter_set: str) -> dict[str, Any]:
+        """The whole task an env made from ``env_config`` runs on ``parameter_set``: every
+        part given, so :meth:`set_task` with it leaves nothing of an earlier task."""
+        ambient = env_config.get("ambient_temperature_K",
+                                 ChargingSettings.__dataclass_fields__["ambient_temperature_K"].default)
+        soc = env_config.get("initial_soc", ChargingSettings.__dataclass_fields__["initial_soc"].default)
+        return {"parameter_set": parameter_set, "ambient_temperature_K": float(ambient),
+                "initial_soc": soc if np.isscalar(soc) else list(soc),
+                "negative_diffusivity_scale": float(env_config.get("negative_diffusivity_scale", 1.0))}
 
     def set_task(self, *, parameter_set: str | None = None, ambient_temperature_K: float | None = None,
-                 initial_soc: float | tuple[float, float] | None = None) -> None:
+                 initial_soc: float | tuple[float, float] | None = None,
+                 negative_diffusivity_scale: float | None = None) -> None:
         """Switch the task from the next :meth:`reset` on (None keeps a part as it is).
 
         The current range and voltage limit follow the new set (C-rates of its capacity, its
@@ -161,8 +209,11 @@ class CellFastCharge(FastChargeEnv):
 
         Raises:
             UnknownParameterSetError: unknown set (the message lists the valid ones).
-            ValueError: an ambient temperature or start SOC outside its range.
+            ValueError: an ambient temperature, start SOC or diffusivity scale outside its
+                range.
         """
+        if negative_diffusivity_scale is not None and not 1e-3 <= float(negative_diffusivity_scale) <= 10.0:
+            raise ValueError(f"negative_diffusivity_scale must be in [0.001, 10], got {negative_diffusivity_scale}")
         changes: dict[str, Any] = {}
         if parameter_set is not None:
             rated = self._rated_defaults(parameter_set, *self._c_rates)
@@ -175,10 +226,12 @@ class CellFastCharge(FastChargeEnv):
         if parameter_set is not None:
             self._use_set(parameter_set)
         self.sim.ambient_temperature_K = self.settings.ambient_temperature_K
+        if negative_diffusivity_scale is not None:
+            self.sim.negative_diffusivity_scale = float(negative_diffusivity_scale)
         self._last = None  # the next step needs a reset
 
-    def _record(self, r: CellStepResult) -> StepRecord:
-        return StepRecord(
+    def _record(self, r: CellStepResult) -> CellStepRecord:
+        return CellStepRecord(
             time_s=r.time_s, soc=r.soc, current_A=r.current_A, pack_voltage_V=r.voltage_V, soh=1.0, equivalent_cycles=0.0,
             step_max_cell_voltage_V=r.max_voltage_V, step_max_cell_temperature_K=r.max_temperature_K,
             step_min_plating_potential_V=r.min_plating_potential_V,
@@ -187,20 +240,22 @@ class CellFastCharge(FastChargeEnv):
             cell_soc=np.array([r.soc]), cell_step_min_plating_potential_V=np.array([r.min_plating_potential_V]),
             cell_soh=np.ones(1), cell_capacity_Ah=np.array([self.sim.nominal_capacity_Ah]),
             cell_contact_resistance_Ohm=np.zeros(1), event=r.event,
+            step_max_surface_stoichiometry=r.max_surface_stoichiometry,
         )
 
     def observation_limits(self, *, voltage_margin_V: float = 0.0,
                            temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
-        low, high = np.full(9, -np.inf, np.float32), np.full(9, np.inf, np.float32)
+        low, high = np.full(self._obs_size, -np.inf, np.float32), np.full(self._obs_size, np.inf, np.float32)
         high[1] = (s.voltage_limit_V - voltage_margin_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V
         high[2] = (s.temperature_limit_K - temperature_margin_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
         if s.plating_is_constraint:
             low[3] = s.plating_limit_V / PLATING_SCALE_V
         return low, high
 
-    def _observation(self, r: StepRecord) -> np.ndarray:
+    def _observation(self, r: CellStepRecord) -> np.ndarray:
         s = self.settings
+        surface = [r.step_max_surface_stoichiometry] if self._observe_surface else []
         return self._clip_obs([
             r.soc,
             (r.pack_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
@@ -211,4 +266,5 @@ class CellFastCharge(FastChargeEnv):
             (s.temperature_limit_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K,
             s.max_current_A / self.sim.nominal_capacity_Ah,
             float(s.plating_is_constraint),
+            *surface,
         ])

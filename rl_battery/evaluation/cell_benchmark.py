@@ -101,7 +101,9 @@ def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *
         ``adaptation_updates`` and ``adaptation_return`` (mean over the new episodes).
     """
     rows, done, steps, updates = [], 0, 0, 0
-    task = {"parameter_set": parameter_set}
+    # The whole task, so nothing of the last meta-training task (its ambient temperature,
+    # its diffusivity scale) carries over into the adaptation episodes.
+    task = CellFastCharge.configured_task(env_config, parameter_set)
     algo.begin_adaptation(task, start_from_meta=from_meta)
     for k in sorted(set(int(k) for k in ks)):
         stats = algo.adapt_more(k - done, updates_per_step=updates_per_step)
