@@ -5,11 +5,12 @@ arXiv:1803.02999, Algorithm 1): keep meta weights phi; for a sampled task, train
 with the inner learner to weights W; move ``phi <- phi + meta_lr * (W - phi)``. Here the
 inner learner is RLlib's SAC (its RLModule and Learner: policy, twin Q and target nets,
 all interpolated), and a task is a cell: a PyBaMM parameter set, optionally with an
-ambient temperature and a start-SOC range drawn per task.
+ambient temperature, a start-SOC range and a factor on the graphite diffusivity drawn per
+task.
 
 One ``training_step`` (= one iteration):
-  1. draw a task from ``meta_tasks`` (and ``task_ambient_temperature_K`` /
-     ``task_initial_soc`` ranges) with the run's seeded generator;
+  1. draw a task from ``meta_tasks`` (and the ``task_ambient_temperature_K`` /
+     ``task_initial_soc`` / ``task_negative_diffusivity_scale`` ranges) with the run's seeded generator;
   2. load phi into the Learner and the env runners, and set the task on every env runner
      (:class:`rl_battery.algorithms.env_runner.BatteryEnvRunner` keeps it as restorable
      state and restarts its episodes, so no episode mixes two tasks);
@@ -20,8 +21,10 @@ One ``training_step`` (= one iteration):
   4. the Reptile step on phi, then phi goes back to the Learner and the env runners, so
      evaluation and checkpoints act with the meta weights.
 
-Each task keeps its own replay buffer (in memory, bounded by the replay buffer capacity;
-not checkpointed: a restored run refills them). The Learner's optimizer state carries over
+Each parameter set keeps its own replay buffer (in memory, bounded by the replay buffer
+capacity; not checkpointed: a restored run refills them); draws of the same set with other
+ambient temperatures or diffusivity scales share it, as SAC's off-policy updates allow when
+the observation shows what differs (the temperature, the surface stoichiometry). The Learner's optimizer state carries over
 from task to task (not reset). Checkpoints hold phi, the task generator's state and the
 per-task counts, and SAC's entropy temperature alpha (which RLlib's Learner state leaves
 out). :meth:`Reptile.adapt` fine-tunes phi on one task for a few episodes (the
@@ -83,6 +86,7 @@ class ReptileConfig(SACConfig):
         self.meta_tasks: list[str] = ["Chen2020", "Mohtat2020", "Ai2020", "OKane2022", "Marquis2019"]
         self.task_ambient_temperature_K: list[float] | None = None
         self.task_initial_soc: list[float] | None = None
+        self.task_negative_diffusivity_scale: list[float] | None = None
         self.inner_steps = 4
         self.inner_updates_per_step = 16
         self.env_runner_cls = BatteryEnvRunner
@@ -93,8 +97,8 @@ class ReptileConfig(SACConfig):
 
     @override(SACConfig)
     def training(self, *, meta_lr=NotProvided, meta_tasks=NotProvided, task_ambient_temperature_K=NotProvided,
-                 task_initial_soc=NotProvided, inner_steps=NotProvided, inner_updates_per_step=NotProvided,
-                 **kwargs) -> "ReptileConfig":
+                 task_initial_soc=NotProvided, task_negative_diffusivity_scale=NotProvided, inner_steps=NotProvided,
+                 inner_updates_per_step=NotProvided, **kwargs) -> "ReptileConfig":
         """Reptile's settings, and every argument of ``SACConfig.training``.
 
         Args:
@@ -107,13 +111,19 @@ class ReptileConfig(SACConfig):
                 temperature from, or None (the env_config's).
             task_initial_soc: [low, high] start-SOC range given to each task, or None (the
                 env_config's).
+            task_negative_diffusivity_scale: [low, high] in [0.001, 10] to draw each task's
+                factor on the graphite diffusivity from, log-uniformly, or None (the
+                env_config's). Below ~0.1 a cell's particle surface saturates before SOC
+                0.8 at 1.5C, so the tasks include diffusion-limited cells.
             inner_steps: SAC training steps (sample + updates) per task, >= 1. Default 4.
             inner_updates_per_step: SAC updates per inner step, >= 1. Default 16.
         """
         super().training(**kwargs)
         for name, value in (("meta_lr", meta_lr), ("meta_tasks", meta_tasks),
                             ("task_ambient_temperature_K", task_ambient_temperature_K),
-                            ("task_initial_soc", task_initial_soc), ("inner_steps", inner_steps),
+                            ("task_initial_soc", task_initial_soc),
+                            ("task_negative_diffusivity_scale", task_negative_diffusivity_scale),
+                            ("inner_steps", inner_steps),
                             ("inner_updates_per_step", inner_updates_per_step)):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -129,10 +139,13 @@ class ReptileConfig(SACConfig):
         unknown = [t for t in self.meta_tasks if t not in SUPPORTED_PARAMETER_SETS]
         if unknown:
             self._value_error(f"meta_tasks: unknown parameter set(s) {unknown}; valid: {', '.join(SUPPORTED_PARAMETER_SETS)}")
-        for name in ("task_ambient_temperature_K", "task_initial_soc"):
+        for name in ("task_ambient_temperature_K", "task_initial_soc", "task_negative_diffusivity_scale"):
             value = getattr(self, name)
             if value is not None and (len(value) != 2 or not value[0] <= value[1]):
                 self._value_error(f"{name} must be [low, high] with low <= high, got {value}")
+        scale = self.task_negative_diffusivity_scale
+        if scale is not None and not 1e-3 <= scale[0] <= scale[1] <= 10.0:
+            self._value_error(f"task_negative_diffusivity_scale must lie in [0.001, 10], got {scale}")
         if int(self.inner_steps) < 1 or int(self.inner_updates_per_step) < 1:
             self._value_error(f"inner_steps and inner_updates_per_step must be >= 1, got "
                               f"{self.inner_steps}, {self.inner_updates_per_step}")
@@ -160,13 +173,17 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
 
     # ------------------------------------------------------------------ tasks
     def sample_task(self) -> dict[str, Any]:
-        """The next task: ``{"parameter_set", ["ambient_temperature_K"], ["initial_soc"]}``."""
+        """The next task: ``{"parameter_set", ["ambient_temperature_K"], ["initial_soc"],
+        ["negative_diffusivity_scale"]}``."""
         cfg = self.config
         task: dict[str, Any] = {"parameter_set": str(self._rng.choice(cfg.meta_tasks))}
         if cfg.task_ambient_temperature_K is not None:
             task["ambient_temperature_K"] = float(self._rng.uniform(*cfg.task_ambient_temperature_K))
         if cfg.task_initial_soc is not None:
             task["initial_soc"] = [float(v) for v in cfg.task_initial_soc]
+        if cfg.task_negative_diffusivity_scale is not None:
+            low, high = np.log(cfg.task_negative_diffusivity_scale)
+            task["negative_diffusivity_scale"] = float(np.exp(self._rng.uniform(low, high)))
         return task
 
     def set_task(self, task: dict[str, Any]) -> None:
@@ -212,6 +229,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.task_counts[name] = self.task_counts.get(name, 0) + 1
         for key, value in (("task_index", SUPPORTED_PARAMETER_SETS.index(name)),
                            ("task_ambient_temperature_K", task.get("ambient_temperature_K", float("nan"))),
+                           ("task_negative_diffusivity_scale", task.get("negative_diffusivity_scale", float("nan"))),
                            ("fragments_on_task", on_task), ("fragments_on_other_task", other_task),
                            ("adapted_distance", math.sqrt(step)), ("task_buffer_size", buffer.get_num_timesteps()),
                            ("tasks_seen", len(self.task_counts))):
