@@ -104,3 +104,37 @@ def test_joined_seeds_are_summarized_over_the_seeds_run_to_k():
     assert (at30["charge_time_min"], at30["violations"], at30["seeds"]) == (36.0, 1, 1)
     with pytest.raises(ValueError, match="k = 5"):
         summarize_seeds(curves, 5)
+
+
+def test_a_slower_graphite_diffusivity_saturates_the_observed_particle_surface_sooner():
+    """Diffusion-limited tasks (ORegan2022-like) are drawn by scaling the diffusivity; the
+    observation's entry 9 is what warns of the voltage jump at a full particle surface."""
+    from rl_battery.envs import CellFastCharge
+
+    def charge(env, steps=8):
+        env.reset(seed=0)
+        for _ in range(steps):
+            obs = env.step(np.ones(1))[0]
+        return obs
+
+    config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "observe_surface_stoichiometry": True}
+    fast = gym.make("CellFastCharge-v0", **config).unwrapped
+    slow = gym.make("CellFastCharge-v0", **config, negative_diffusivity_scale=0.05).unwrapped
+    assert fast.observation_space.shape == (10,)
+    obs_fast, obs_slow = charge(fast), charge(slow)
+    assert obs_slow[0] == pytest.approx(obs_fast[0], abs=0.01)  # the same charge went in...
+    assert obs_slow[9] > obs_fast[9] + 0.1  # ...but the slow particle's surface is fuller
+    assert obs_slow[9] == pytest.approx(slow.last_record.step_max_surface_stoichiometry, abs=1e-6)
+    # The scale is a task part: set on the fast env it gives the slow env's physics, it stays
+    # over a change of set, and the configured task puts the env_config's back.
+    fast.set_task(negative_diffusivity_scale=0.05)
+    np.testing.assert_allclose(charge(fast), obs_slow, atol=1e-6)
+    fast.set_task(parameter_set="Ai2020")
+    assert fast.task["negative_diffusivity_scale"] == 0.05
+    with pytest.raises(ValueError, match="negative_diffusivity_scale"):
+        fast.set_task(parameter_set="Chen2020", negative_diffusivity_scale=0.0)
+    assert fast.parameter_set == "Ai2020"  # a rejected task changes nothing
+    fast.set_task(**CellFastCharge.configured_task(config, "Chen2020"))
+    assert fast.task["negative_diffusivity_scale"] == 1.0
+    np.testing.assert_allclose(charge(fast), obs_fast, atol=1e-6)
+    assert gym.make("CellFastCharge-v0").unwrapped.observation_space.shape == (9,)  # off by default

@@ -61,11 +61,15 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
     from rl_battery.algorithms import Reptile
 
     algo = _config(meta_tasks=["Ai2020", "Marquis2019"], meta_lr=0.5,
-                   task_ambient_temperature_K=[293.15, 303.15]).build_algo()
+                   task_ambient_temperature_K=[293.15, 303.15],
+                   task_negative_diffusivity_scale=[0.05, 0.5]).build_algo()
     try:
         before = algo.meta_weights
-        algo.train()
+        result = algo.train()
         after = algo.meta_weights
+        scale = algo.task["negative_diffusivity_scale"]
+        assert 0.05 <= scale <= 0.5 and result["reptile"]["task_negative_diffusivity_scale"] == pytest.approx(scale)
+        assert algo.env_runner.env.unwrapped.envs[0].unwrapped.sim.negative_diffusivity_scale == scale
         moved = [np.max(np.abs(a - b)) for a, b in zip(_leaves(after), _leaves(before))]
         assert max(moved) > 0  # the meta weights moved toward the adapted ones
         # The env runners act with the meta weights after the step.
@@ -126,6 +130,8 @@ def test_config_rejects_unknown_tasks_with_the_valid_names():
         _config(meta_tasks=["Xu2020"]).validate()
     with pytest.raises(ValueError, match="meta_lr"):
         _config(meta_lr=1.5).validate()
+    with pytest.raises(ValueError, match="task_negative_diffusivity_scale"):
+        _config(task_negative_diffusivity_scale=[0.0, 1.0]).validate()
 
 
 def test_adaptation_curves_accumulate_episodes_and_never_build_on_each_other(ray_session):
