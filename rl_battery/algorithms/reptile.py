@@ -47,6 +47,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIME
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
                                           set_entropy_temperatures, sync_weights)
+from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
 
 
@@ -144,8 +145,8 @@ class ReptileConfig(SACConfig):
             if value is not None and (len(value) != 2 or not value[0] <= value[1]):
                 self._value_error(f"{name} must be [low, high] with low <= high, got {value}")
         scale = self.task_negative_diffusivity_scale
-        if scale is not None and not 1e-3 <= scale[0] <= scale[1] <= 10.0:
-            self._value_error(f"task_negative_diffusivity_scale must lie in [0.001, 10], got {scale}")
+        if scale is not None and not DIFFUSIVITY_SCALE_RANGE[0] <= scale[0] <= scale[1] <= DIFFUSIVITY_SCALE_RANGE[1]:
+            self._value_error(f"task_negative_diffusivity_scale must lie in {list(DIFFUSIVITY_SCALE_RANGE)}, got {scale}")
         if int(self.inner_steps) < 1 or int(self.inner_updates_per_step) < 1:
             self._value_error(f"inner_steps and inner_updates_per_step must be >= 1, got "
                               f"{self.inner_steps}, {self.inner_updates_per_step}")

@@ -20,7 +20,7 @@ from rl_battery.envs.charging import (
 )
 from rl_battery.envs.settings import ChargingSettings
 from rl_battery.envs.step_record import StepRecord
-from rl_battery.sim.cell import CellSimulator, CellStepResult
+from rl_battery.sim.cell import CellSimulator, CellStepResult, check_diffusivity_scale
 from rl_battery.sim.parameters import cell_ratings
 
 PLATING_SCALE_V = 0.1
@@ -135,8 +135,9 @@ class CellFastCharge(FastChargeEnv):
 
     ## Tasks
     :meth:`set_task` switches the parameter set, the ambient temperature, the start SOC and
-    the graphite diffusivity scale between episodes (Reptile meta-learning sets the task on every env runner this way);
-    limits the env_config gave in amperes or volts stay, the others follow the new set.
+    the graphite diffusivity scale between episodes (Reptile meta-learning sets the task on
+    every env runner this way); limits the env_config gave in amperes or volts stay, the
+    others follow the new set.
     """
 
     #: Settings that follow the parameter set unless the env_config gives them.
@@ -161,11 +162,11 @@ class CellFastCharge(FastChargeEnv):
                    negative_diffusivity_scale: float = 1.0, observe_surface_stoichiometry: bool = False) -> None:
         self._c_rates = (float(min_c_rate), float(max_c_rate))
         self._simulators: dict[str, CellSimulator] = {}
+        self._diffusivity_scale = check_diffusivity_scale(negative_diffusivity_scale)
         self._observe_surface = bool(observe_surface_stoichiometry)
-        self._obs_size = 10 if self._observe_surface else 9
-        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(self._obs_size,), dtype=np.float32)
+        size = 10 if self._observe_surface else 9
+        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(size,), dtype=np.float32)
         self._use_set(parameter_set)
-        self.sim.negative_diffusivity_scale = negative_diffusivity_scale  # validates
 
     def _use_set(self, parameter_set) -> None:
         name = parameter_set if isinstance(parameter_set, str) else "custom"
@@ -173,10 +174,9 @@ class CellFastCharge(FastChargeEnv):
             # Built once per set and kept: a set's model takes about a second to build.
             self._simulators[name] = CellSimulator(parameter_set, dt_s=self.settings.dt_s,
                                                    ambient_temperature_K=self.settings.ambient_temperature_K)
-        scale = self.sim.negative_diffusivity_scale if hasattr(self, "sim") else 1.0
         self.sim = self._simulators[name]
         self.sim.ambient_temperature_K = self.settings.ambient_temperature_K
-        self.sim.negative_diffusivity_scale = scale  # the task's, not the set's
+        self.sim.negative_diffusivity_scale = self._diffusivity_scale  # the task's, not the set's
         self.parameter_set = name
         self.task_id = f"cell:{name}"
 
@@ -186,15 +186,15 @@ class CellFastCharge(FastChargeEnv):
         "negative_diffusivity_scale"}``."""
         s = self.settings
         return {"parameter_set": self.parameter_set, "ambient_temperature_K": s.ambient_temperature_K,
-                "initial_soc": s.initial_soc, "negative_diffusivity_scale": self.sim.negative_diffusivity_scale}
+                "initial_soc": s.initial_soc, "negative_diffusivity_scale": self._diffusivity_scale}
 
     @classmethod
     def configured_task(cls, env_config: Mapping[str, Any], parameter_set: str) -> dict[str, Any]:
         """The whole task an env made from ``env_config`` runs on ``parameter_set``: every
         part given, so :meth:`set_task` with it leaves nothing of an earlier task."""
-        ambient = env_config.get("ambient_temperature_K",
-                                 ChargingSettings.__dataclass_fields__["ambient_temperature_K"].default)
-        soc = env_config.get("initial_soc", ChargingSettings.__dataclass_fields__["initial_soc"].default)
+        defaults = ChargingSettings()
+        ambient = env_config.get("ambient_temperature_K", defaults.ambient_temperature_K)
+        soc = env_config.get("initial_soc", defaults.initial_soc)
         return {"parameter_set": parameter_set, "ambient_temperature_K": float(ambient),
                 "initial_soc": soc if np.isscalar(soc) else list(soc),
                 "negative_diffusivity_scale": float(env_config.get("negative_diffusivity_scale", 1.0))}
@@ -212,8 +212,8 @@ class CellFastCharge(FastChargeEnv):
             ValueError: an ambient temperature, start SOC or diffusivity scale outside its
                 range.
         """
-        if negative_diffusivity_scale is not None and not 1e-3 <= float(negative_diffusivity_scale) <= 10.0:
-            raise ValueError(f"negative_diffusivity_scale must be in [0.001, 10], got {negative_diffusivity_scale}")
+        scale = self._diffusivity_scale if negative_diffusivity_scale is None else (
+            check_diffusivity_scale(negative_diffusivity_scale))
         changes: dict[str, Any] = {}
         if parameter_set is not None:
             rated = self._rated_defaults(parameter_set, *self._c_rates)
@@ -223,11 +223,11 @@ class CellFastCharge(FastChargeEnv):
         if initial_soc is not None:
             changes["initial_soc"] = initial_soc if np.isscalar(initial_soc) else tuple(initial_soc)
         self.settings = replace(self.settings, **changes)  # validates before anything changes
+        self._diffusivity_scale = scale
         if parameter_set is not None:
             self._use_set(parameter_set)
         self.sim.ambient_temperature_K = self.settings.ambient_temperature_K
-        if negative_diffusivity_scale is not None:
-            self.sim.negative_diffusivity_scale = float(negative_diffusivity_scale)
+        self.sim.negative_diffusivity_scale = scale
         self._last = None  # the next step needs a reset
 
     def _record(self, r: CellStepResult) -> CellStepRecord:
@@ -246,7 +246,8 @@ class CellFastCharge(FastChargeEnv):
     def observation_limits(self, *, voltage_margin_V: float = 0.0,
                            temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
-        low, high = np.full(self._obs_size, -np.inf, np.float32), np.full(self._obs_size, np.inf, np.float32)
+        size = self.observation_space.shape[0]
+        low, high = np.full(size, -np.inf, np.float32), np.full(size, np.inf, np.float32)
         high[1] = (s.voltage_limit_V - voltage_margin_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V
         high[2] = (s.temperature_limit_K - temperature_margin_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
         if s.plating_is_constraint:

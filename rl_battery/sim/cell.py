@@ -51,6 +51,8 @@ _DIFFUSIVITY = "Negative particle diffusivity [m2.s-1]"
 #: Input parameter multiplying the set's graphite diffusivity (a constant or PyBaMM's
 #: function of stoichiometry and temperature).
 DIFFUSIVITY_SCALE = "Negative particle diffusivity scale"
+#: Valid range of that factor [-].
+DIFFUSIVITY_SCALE_RANGE = (1e-3, 10.0)
 
 
 @dataclass(frozen=True)
@@ -222,9 +224,7 @@ class CellSimulator:
 
     @negative_diffusivity_scale.setter
     def negative_diffusivity_scale(self, value: float) -> None:
-        if not 1e-3 <= float(value) <= 10.0:
-            raise ValueError(f"negative_diffusivity_scale must be in [0.001, 10], got {value}")
-        self._negative_diffusivity_scale = float(value)
+        self._negative_diffusivity_scale = check_diffusivity_scale(value)
 
     def reset(self, initial_soc: float, initial_temperature_K: float | None = None) -> CellStepResult:
         """Start a new episode at ``initial_soc`` (in [0, 1]) and rest for 1 ms to read the state.
@@ -365,6 +365,18 @@ class CellSimulator:
             max_surface_stoichiometry=float(np.max(surface)),
             event=event,
         )
+
+
+def check_diffusivity_scale(value: float) -> float:
+    """``value`` as a float if it is a valid factor on the graphite diffusivity.
+
+    Raises:
+        ValueError: outside :data:`DIFFUSIVITY_SCALE_RANGE` (0.001 to 10) or not finite.
+    """
+    low, high = DIFFUSIVITY_SCALE_RANGE
+    if not low <= float(value) <= high:
+        raise ValueError(f"negative_diffusivity_scale must be in [{low}, {high}], got {value}")
+    return float(value)
 
 
 def _scaled(diffusivity, scale):
