@@ -10,7 +10,8 @@ task.
 
 One ``training_step`` (= one iteration):
   1. draw a task from ``meta_tasks`` (and the ``task_ambient_temperature_K`` /
-     ``task_initial_soc`` / ``task_negative_diffusivity_scale`` ranges) with the run's seeded generator;
+     ``task_initial_soc`` / ``task_negative_diffusivity_scale`` ranges) with the run's
+     seeded generator;
   2. load phi into the Learner and the env runners, and set the task on every env runner
      (:class:`rl_battery.algorithms.env_runner.BatteryEnvRunner` keeps it as restorable
      state and restarts its episodes, so no episode mixes two tasks);
@@ -23,12 +24,13 @@ One ``training_step`` (= one iteration):
 
 Each parameter set keeps its own replay buffer (in memory, bounded by the replay buffer
 capacity; not checkpointed: a restored run refills them); draws of the same set with other
-ambient temperatures or diffusivity scales share it, as SAC's off-policy updates allow when
-the observation shows what differs (the temperature, the surface stoichiometry). The Learner's optimizer state carries over
-from task to task (not reset). Checkpoints hold phi, the task generator's state and the
-per-task counts, and SAC's entropy temperature alpha (which RLlib's Learner state leaves
-out). :meth:`Reptile.adapt` fine-tunes phi on one task for a few episodes (the
-adaptation study, and SAC from scratch when called on a fresh algorithm).
+ambient temperatures or diffusivity scales share it, as SAC's off-policy updates allow
+when the observation shows what differs (the temperature, the surface stoichiometry). The
+Learner's optimizer state carries over from task to task (not reset). Checkpoints hold
+phi, the task generator's state and the per-task counts, and SAC's entropy temperature
+alpha (which RLlib's Learner state leaves out). :meth:`Reptile.adapt` fine-tunes phi on
+one task for a few episodes (the adaptation study, and SAC from scratch when called on a
+fresh algorithm).
 """
 
 from __future__ import annotations
@@ -145,8 +147,9 @@ class ReptileConfig(SACConfig):
             if value is not None and (len(value) != 2 or not value[0] <= value[1]):
                 self._value_error(f"{name} must be [low, high] with low <= high, got {value}")
         scale = self.task_negative_diffusivity_scale
-        if scale is not None and not DIFFUSIVITY_SCALE_RANGE[0] <= scale[0] <= scale[1] <= DIFFUSIVITY_SCALE_RANGE[1]:
-            self._value_error(f"task_negative_diffusivity_scale must lie in {list(DIFFUSIVITY_SCALE_RANGE)}, got {scale}")
+        low, high = DIFFUSIVITY_SCALE_RANGE
+        if scale is not None and not low <= scale[0] <= scale[1] <= high:
+            self._value_error(f"task_negative_diffusivity_scale must lie in [{low}, {high}], got {scale}")
         if int(self.inner_steps) < 1 or int(self.inner_updates_per_step) < 1:
             self._value_error(f"inner_steps and inner_updates_per_step must be >= 1, got "
                               f"{self.inner_steps}, {self.inner_updates_per_step}")
