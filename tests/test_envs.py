@@ -65,6 +65,26 @@ def test_voltage_backoff_prices_the_margin_below_the_limit_without_a_violation()
         gym.make("CellFastCharge-v0", voltage_backoff_V=-0.01)
 
 
+def test_plating_backoff_prices_the_margin_above_the_limit_without_a_violation():
+    def first_step(**config):
+        env = gym.make("CellFastCharge-v0", initial_soc=0.2, plating_is_constraint=True, **config).unwrapped
+        env.reset(seed=0)
+        _, reward, *_, info = env.step(np.array([1.0], np.float32))
+        return reward, info
+
+    _, free = first_step()
+    phi_min = free["step_min_plating_potential_V"]
+    # A plating limit 5 mV below the step's lowest indicator; a 20 mV back-off prices 15 mV.
+    limit = dict(plating_limit_V=phi_min - 0.005)
+    plain, plain_info = first_step(**limit)
+    tightened, tightened_info = first_step(plating_backoff_V=0.02, **limit)
+    assert tightened_info["step_min_plating_potential_V"] == pytest.approx(phi_min)
+    assert plain - tightened == pytest.approx(100.0 * 0.015, rel=1e-6)
+    assert not plain_info["constraint_violated"] and not tightened_info["constraint_violated"]
+    with pytest.raises(ValueError, match="plating_backoff_V"):
+        gym.make("CellFastCharge-v0", plating_backoff_V=0.2)
+
+
 def test_action_maps_to_current_range(pack_env):
     assert pack_env.action_to_current([-1.0]) == pytest.approx(2.0)  # 1 A x Np
     assert pack_env.action_to_current([1.0]) == pytest.approx(15.0)  # 7.5 A x Np

@@ -100,10 +100,11 @@ class CellFastCharge(FastChargeEnv):
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V)) - w_T * max(0, T_max - T_lim)
-    - w_plating * max(0, phi_lim - phi_min) - w_violation * [the step broke a constraint]``:
+    - w_plating * max(0, phi_lim + b_p - phi_min) - w_violation * [the step broke a constraint]``:
     in-step maxima of voltage and temperature and the in-step minimum of the plating indicator;
-    b_V is ``voltage_backoff_V`` (default 0), a margin below the limit where the voltage cost
-    already applies while violations are still counted at V_lim.
+    b_V is ``voltage_backoff_V`` and b_p ``plating_backoff_V`` (both default 0), margins inside
+    the limits where the voltage and plating costs already apply while violations are still
+    counted at V_lim and phi_lim.
     The safety cut-off and failures add ``-failure_penalty``.
 
     ## Starting State
@@ -130,7 +131,7 @@ class CellFastCharge(FastChargeEnv):
     ``ambient_temperature_K`` (298.15), ``voltage_limit_V`` (the set's upper cut-off),
     ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0), ``plating_is_constraint``
     (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V), ``voltage_backoff_V`` (0),
-    ``w_T`` (1 per K), ``w_plating`` (100 per V here), ``w_violation`` (0),
+    ``w_T`` (1 per K), ``w_plating`` (100 per V here), ``plating_backoff_V`` (0), ``w_violation`` (0),
     ``failure_penalty`` (50). Unknown keys raise `TypeError` listing the valid ones.
 
     ## Tasks

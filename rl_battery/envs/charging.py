@@ -29,9 +29,10 @@ class FastChargeEnv(gym.Env, ABC):
     then clipped), one simulator step per env step.
 
     Reward (both envs): ``w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V))
-    - w_T * max(0, T_max - T_lim) - w_plating * max(0, phi_lim - phi_min) - w_violation * [step
-    broke a constraint]`` with the in-step maxima of cell voltage and temperature and the
-    in-step minimum of the plating indicator; ``b_V`` is ``voltage_backoff_V`` (default 0).
+    - w_T * max(0, T_max - T_lim) - w_plating * max(0, phi_lim + b_p - phi_min) - w_violation
+    * [step broke a constraint]`` with the in-step maxima of cell voltage and temperature and
+    the in-step minimum of the plating indicator; ``b_V`` is ``voltage_backoff_V`` and ``b_p``
+    ``plating_backoff_V`` (both default 0).
 
     Subclasses implement ``_configure`` (their own keyword-only arguments; it sets
     ``self.sim``, ``self.task_id`` and ``observation_space``), ``_record`` (simulator result
@@ -257,7 +258,7 @@ class FastChargeEnv(gym.Env, ABC):
             s.w_soc * (r.soc - prev.soc) - s.w_time
             - s.w_v * max(0.0, r.step_max_cell_voltage_V - (s.voltage_limit_V - s.voltage_backoff_V))
             - s.w_T * max(0.0, r.step_max_cell_temperature_K - s.temperature_limit_K)
-            - s.w_plating * max(0.0, s.plating_limit_V - r.step_min_plating_potential_V)
+            - s.w_plating * max(0.0, s.plating_limit_V + s.plating_backoff_V - r.step_min_plating_potential_V)
             - s.w_violation * self.violates_limits(r)
         )
 

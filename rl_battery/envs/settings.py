@@ -46,7 +46,11 @@ class ChargingSettings:
             a few mV of overshoot against a 90 s step then trades them below the limit.
             Violations are still counted at ``voltage_limit_V``. Default 0.
         w_T: cost per kelvin above ``temperature_limit_K`` [1/K]. Default 1.
-        w_plating: cost per volt below ``plating_limit_V`` [1/V]. Default 0 (cell env: 100).
+        w_plating: cost per volt below ``plating_limit_V + plating_backoff_V`` [1/V]. Default
+            0 (cell env: 100).
+        plating_backoff_V: how far above ``plating_limit_V`` the plating cost starts [V], in
+            [0, 0.1]: the same constraint tightening as ``voltage_backoff_V``. Violations are
+            still counted at ``plating_limit_V``. Default 0.
         w_violation: cost per step that breaks a constraint (any amount), >= 0. The linear
             costs above price a 2 mV overshoot at 0.2, less than one step of ``w_time``, so
             a policy that shaves a step by grazing the limit gains; this flat cost makes
@@ -75,6 +79,7 @@ class ChargingSettings:
     voltage_backoff_V: float = 0.0
     w_T: float = 1.0
     w_plating: float = 0.0
+    plating_backoff_V: float = 0.0
     w_violation: float = 0.0
     failure_penalty: float = 50.0
 
@@ -93,8 +98,9 @@ class ChargingSettings:
             raise ValueError(f"dt_s must be > 0, got {self.dt_s}")
         if not 233.0 < self.ambient_temperature_K < 343.0:
             raise ValueError(f"ambient_temperature_K must be in (233, 343) K, got {self.ambient_temperature_K}")
-        if not 0.0 <= self.voltage_backoff_V <= 0.1:
-            raise ValueError(f"voltage_backoff_V must be in [0, 0.1] V, got {self.voltage_backoff_V}")
+        for name in ("voltage_backoff_V", "plating_backoff_V"):
+            if not 0.0 <= getattr(self, name) <= 0.1:
+                raise ValueError(f"{name} must be in [0, 0.1] V, got {getattr(self, name)}")
         for name in ("w_v", "w_T", "w_plating", "w_violation", "failure_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
