@@ -45,12 +45,17 @@ def test_pack_reward_formula(w_violation):
     assert info1["step_max_cell_voltage_V"] > 3.5 and info1["constraint_violated"]
 
 
+def _first_full_current_step(**config):
+    """(reward, info) of one full-current step of a fresh CellFastCharge-v0."""
+    env = gym.make("CellFastCharge-v0", **config).unwrapped
+    env.reset(seed=0)
+    _, reward, *_, info = env.step(np.array([1.0], np.float32))
+    return reward, info
+
+
 def test_voltage_backoff_prices_the_margin_below_the_limit_without_a_violation():
     def first_step(**config):
-        env = gym.make("CellFastCharge-v0", initial_soc=0.5, **config).unwrapped
-        env.reset(seed=0)
-        _, reward, *_, info = env.step(np.array([1.0], np.float32))
-        return reward, info
+        return _first_full_current_step(initial_soc=0.5, **config)
 
     _, free = first_step()
     v_max = free["step_max_cell_voltage_V"]
@@ -67,10 +72,7 @@ def test_voltage_backoff_prices_the_margin_below_the_limit_without_a_violation()
 
 def test_plating_backoff_prices_the_margin_above_the_limit_without_a_violation():
     def first_step(**config):
-        env = gym.make("CellFastCharge-v0", initial_soc=0.2, plating_is_constraint=True, **config).unwrapped
-        env.reset(seed=0)
-        _, reward, *_, info = env.step(np.array([1.0], np.float32))
-        return reward, info
+        return _first_full_current_step(initial_soc=0.2, plating_is_constraint=True, **config)
 
     _, free = first_step()
     phi_min = free["step_min_plating_potential_V"]
