@@ -100,8 +100,8 @@ class PackFastCharge(FastChargeEnv):
     ``voltage_limit_V`` (4.2), ``temperature_limit_K`` (318.15), ``plating_limit_V`` (0),
     ``plating_is_constraint`` (False), ``w_soc`` (100), ``w_time`` (1), ``w_v`` (100 per V),
     ``voltage_backoff_V`` (0), ``w_T`` (1 per K), ``w_plating`` (0), ``plating_backoff_V`` (0),
-    ``w_violation`` (0),
-    ``failure_penalty`` (50). Unknown keys raise `TypeError` listing the valid ones.
+    ``w_violation`` (0), ``failure_penalty`` (50). Unknown keys raise `TypeError` listing the
+    valid ones.
     """
 
     @classmethod
