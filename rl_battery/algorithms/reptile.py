@@ -259,7 +259,9 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         first adaptation (weights, optimizer state and SAC's entropy temperature, so
         adaptations never build on each other), then the meta weights (or, with
         ``start_from_meta=False``, those weights), the task on the env runners, an empty
-        adaptation buffer."""
+        adaptation buffer. Parts ``task`` leaves out keep the env's present values (those of
+        the last task set, e.g. a meta-training draw); ``CellFastCharge.configured_task``
+        gives a whole task."""
         if self._adaptation_start is None:
             # The Learner's state leaves out SAC's alpha; it starts every adaptation too.
             self._adaptation_start = (self.learner_group.get_state(), entropy_temperatures(self))
