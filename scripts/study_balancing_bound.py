@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -78,7 +79,7 @@ def main() -> None:
                   f"(packs {min(row['per_pack_bound_ratio']):.3f}-{max(row['per_pack_bound_ratio']):.3f})", flush=True)
     learned = {}
     if args.benchmark:
-        bench = json.loads(open(args.benchmark).read())
+        bench = json.loads(Path(args.benchmark).read_text())
         learned = {name: {profile: entry["mean"]["variance_ratio"] for profile, entry in per_profile.items()}
                    for name, per_profile in bench["algorithms"].items()}
     result = {"episodes": args.episodes, "pack_seeds": seeds, "env_config": base_config, "rows": rows,

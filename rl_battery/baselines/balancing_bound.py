@@ -13,10 +13,11 @@ policy's trajectory lies in the larger set where
   (a cut lasts to the end of a phase, which the relaxation does not require);
 * ``0 <= Q_shunt,i,s <= I_max dt``: a shunt carries ``V / R_sh`` while on (the fraction of a
   step it is on is free here, where a policy has 0 or 1), and the terminal voltage never
-  exceeds ``V_max = max OCV + (1 + s_R) (max R0 + max R1 + max R2) I+_max`` (the 2-RC model
-  of :mod:`rl_battery.sim.ecm_string`: the RC voltages are low-pass filters of ``R_k i`` and
+  exceeds ``V_max = max OCV + f_R (max R0 + max R1 + max R2) I+_max`` (the 2-RC model of
+  :mod:`rl_battery.sim.ecm_string`: the RC voltages are low-pass filters of ``R_k i`` and
   the cell current i never exceeds the largest charging current ``I+_max`` of the profile;
-  s_R is the env's ``resistance_spread``, the table maxima are over Tran et al.'s SOC table).
+  f_R is the largest resistance factor of the pack's cells, the table maxima are over Tran
+  et al.'s SOC table).
 
 The objective, the mean over the episode's steps of the population variance of the cell
 SOCs after each step (``BalancingMetrics.soc_variance_mean``), is a convex quadratic of these
