@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rl_battery.envs  # noqa: F401
-from rl_battery.algorithms.reptile import ReptileConfig, _interpolate
+from rl_battery.algorithms.reptile import ReptileConfig, _interpolate, meta_lr_at
 from rl_battery.algorithms.updates import entropy_temperatures
 
 pytestmark = pytest.mark.slow
@@ -60,16 +60,19 @@ def test_episodes_run_on_the_task_they_claim(ray_session):
 def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_path):
     from rl_battery.algorithms import Reptile
 
-    algo = _config(meta_tasks=["Ai2020", "Marquis2019"], meta_lr=0.5,
+    algo = _config(meta_tasks=["Ai2020", "Marquis2019"], meta_lr=[[0, 0.5], [2, 0.1]],
                    task_ambient_temperature_K=[293.15, 303.15],
                    task_negative_diffusivity_scale=[0.05, 0.5]).build_algo()
     try:
         before = algo.meta_weights
         result = algo.train()
-        after = algo.meta_weights
         scale = algo.task["negative_diffusivity_scale"]
         assert 0.05 <= scale <= 0.5 and result["reptile"]["task_negative_diffusivity_scale"] == pytest.approx(scale)
         assert algo.env_runner.env.unwrapped.envs[0].unwrapped.sim.negative_diffusivity_scale == scale
+        # The meta_lr schedule: 0.5 at the first step, halfway to 0.1 at the second.
+        assert result["reptile"]["meta_lr"] == 0.5
+        assert algo.train()["reptile"]["meta_lr"] == pytest.approx(0.3)
+        after = algo.meta_weights
         moved = [np.max(np.abs(a - b)) for a, b in zip(_leaves(after), _leaves(before))]
         assert max(moved) > 0  # the meta weights moved toward the adapted ones
         # The env runners act with the meta weights after the step.
@@ -83,6 +86,7 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
         next_task = algo.sample_task()
         restored = Reptile.from_checkpoint(path)
         try:
+            assert restored.env_runner.env.unwrapped.envs[0].unwrapped.parameter_set == algo.task["parameter_set"]
             for a, b in zip(_leaves(restored.meta_weights), _leaves(after)):
                 np.testing.assert_array_equal(a, b)
             # RLlib's Learner state leaves SAC's alpha out; a restore that lost it adapts at 1.0.
@@ -92,7 +96,6 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
             restored.begin_adaptation({"parameter_set": "Marquis2019"})  # adaptations never build on each other
             assert entropy_temperatures(restored) == pytest.approx(alpha)
             assert restored.sample_task() == next_task  # the task stream continues
-            assert restored.env_runner.env.unwrapped.envs[0].unwrapped.parameter_set == algo.task["parameter_set"]
         finally:
             restored.stop()
         # rllib evaluate on a Reptile checkpoint: the meta policy on a held-out set, with the optimum.
@@ -123,6 +126,17 @@ def test_reptile_step_is_the_interpolation():
     out = _interpolate(meta, adapted, 0.25)
     np.testing.assert_allclose(out["m"]["w"], [0.25, 0.5, -1.0])
     assert out["m"]["n"] == 5
+
+
+def test_meta_lr_schedule_is_linear_between_points_and_holds_the_last():
+    schedule = [[0, 0.3], [150, 0.0]]
+    assert [meta_lr_at(schedule, i) for i in (0, 75, 149, 150, 400)] == pytest.approx([0.3, 0.15, 0.002, 0.0, 0.0])
+    assert meta_lr_at([[0, 1.0], [10, 0.5], [20, 0.1]], 15) == pytest.approx(0.3)
+    assert meta_lr_at(0.3, 999) == 0.3
+    _config(meta_lr=schedule).validate()
+    for bad in ([[5, 0.3], [150, 0.0]], [[0, 0.3], [0, 0.1]], [[0, 0.3], [150, -0.1]], [[0, 1.2]], [], "fast"):
+        with pytest.raises(ValueError, match="meta_lr"):
+            _config(meta_lr=bad).validate()
 
 
 def test_config_rejects_unknown_tasks_with_the_valid_names():

@@ -43,6 +43,7 @@ import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.sac import SAC, SACConfig
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.utils.schedules.piecewise_schedule import PiecewiseSchedule
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
 
@@ -51,6 +52,22 @@ from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entrop
                                           set_entropy_temperatures, sync_weights)
 from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
+
+
+def meta_lr_at(meta_lr, iteration: int) -> float:
+    """Reptile's outer step size at ``iteration`` (0 = the first meta step).
+
+    ``meta_lr`` is a number (constant) or ``[[iteration, value], ...]``, interpolated
+    linearly between the points and held at the last value after them (RLlib's
+    ``PiecewiseSchedule``). The reference implementation of Reptile anneals the step
+    linearly to a final value (openai/supervised-reptile, ``meta_step_size`` ->
+    ``meta_step_size_final``): late meta weights then average many tasks instead of
+    following the last few.
+    """
+    if isinstance(meta_lr, (int, float)):
+        return float(meta_lr)
+    points = [(int(t), float(v)) for t, v in meta_lr]
+    return float(PiecewiseSchedule(points, framework=None, outside_value=points[-1][1]).value(int(iteration)))
 
 
 def _numpy_weights(weights) -> dict:
@@ -106,7 +123,10 @@ class ReptileConfig(SACConfig):
 
         Args:
             meta_lr: Reptile's outer step size epsilon in (0, 1]: the share of the way the
-                meta weights move toward the task-adapted ones. Default 0.3.
+                meta weights move toward the task-adapted ones. Default 0.3. Or a
+                schedule ``[[iteration, value], ...]`` (iterations from 0, increasing;
+                values in [0, 1]), linear between the points (:func:`meta_lr_at`), e.g.
+                ``[[0, 0.3], [150, 0.0]]`` anneals to 0 over 150 iterations.
             meta_tasks: the training tasks' PyBaMM parameter sets (names from
                 ``SUPPORTED_PARAMETER_SETS``). Default the five of cell_reptile's training
                 split: Chen2020, Mohtat2020, Ai2020, OKane2022, Marquis2019.
@@ -135,8 +155,19 @@ class ReptileConfig(SACConfig):
     @override(SACConfig)
     def validate(self) -> None:
         super().validate()
-        if not 0.0 < float(self.meta_lr) <= 1.0:
-            self._value_error(f"meta_lr must be in (0, 1], got {self.meta_lr}")
+        if isinstance(self.meta_lr, (int, float)):
+            if not 0.0 < float(self.meta_lr) <= 1.0:
+                self._value_error(f"meta_lr must be in (0, 1], got {self.meta_lr}")
+        else:
+            try:
+                points = [(int(t), float(v)) for t, v in self.meta_lr]
+            except (TypeError, ValueError):
+                points = []
+            times = [t for t, _ in points]
+            if (not points or times[0] != 0 or any(b <= a for a, b in zip(times, times[1:]))
+                    or not all(0.0 <= v <= 1.0 for _, v in points)):
+                self._value_error(f"meta_lr as a schedule must be [[0, value], [iteration, value], ...] with "
+                                  f"increasing iterations and values in [0, 1], got {self.meta_lr}")
         if not self.meta_tasks:
             self._value_error("meta_tasks must name at least one parameter set")
         unknown = [t for t in self.meta_tasks if t not in SUPPORTED_PARAMETER_SETS]
@@ -228,14 +259,16 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
                 sac_updates(self, buffer, num_updates=int(cfg.inner_updates_per_step))
         adapted = _numpy_weights(self.learner_group.get_weights())
         step = _squared_distance(self.meta_weights, adapted)
-        self.meta_weights = _interpolate(self.meta_weights, adapted, float(cfg.meta_lr))
+        rate = meta_lr_at(cfg.meta_lr, self.iteration)
+        self.meta_weights = _interpolate(self.meta_weights, adapted, rate)
         self._load(self.meta_weights)
         self.task_counts[name] = self.task_counts.get(name, 0) + 1
         for key, value in (("task_index", SUPPORTED_PARAMETER_SETS.index(name)),
                            ("task_ambient_temperature_K", task.get("ambient_temperature_K", float("nan"))),
                            ("task_negative_diffusivity_scale", task.get("negative_diffusivity_scale", float("nan"))),
                            ("fragments_on_task", on_task), ("fragments_on_other_task", other_task),
-                           ("adapted_distance", math.sqrt(step)), ("task_buffer_size", buffer.get_num_timesteps()),
+                           ("adapted_distance", math.sqrt(step)), ("meta_lr", rate),
+                           ("task_buffer_size", buffer.get_num_timesteps()),
                            ("tasks_seen", len(self.task_counts))):
             self.metrics.log_value(("reptile", key), float(value), window=1)
 
