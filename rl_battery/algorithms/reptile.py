@@ -54,6 +54,14 @@ from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
 
 
+def _schedule_points(meta_lr) -> list[tuple[int, float]]:
+    """``[[iteration, value], ...]`` as (int, float) pairs.
+
+    Raises:
+        TypeError, ValueError: not a list of pairs of numbers."""
+    return [(int(t), float(v)) for t, v in meta_lr]
+
+
 def meta_lr_at(meta_lr, iteration: int) -> float:
     """Reptile's outer step size at ``iteration`` (0 = the first meta step).
 
@@ -66,7 +74,7 @@ def meta_lr_at(meta_lr, iteration: int) -> float:
     """
     if isinstance(meta_lr, (int, float)):
         return float(meta_lr)
-    points = [(int(t), float(v)) for t, v in meta_lr]
+    points = _schedule_points(meta_lr)
     return float(PiecewiseSchedule(points, framework=None, outside_value=points[-1][1]).value(int(iteration)))
 
 
@@ -160,7 +168,7 @@ class ReptileConfig(SACConfig):
                 self._value_error(f"meta_lr must be in (0, 1], got {self.meta_lr}")
         else:
             try:
-                points = [(int(t), float(v)) for t, v in self.meta_lr]
+                points = _schedule_points(self.meta_lr)
             except (TypeError, ValueError):
                 points = []
             times = [t for t, _ in points]
