@@ -14,8 +14,9 @@ The state is plain data (numbers, lists, numpy arrays) so it travels through Ray
 store: ``{"condition": kwargs of PackFastCharge.set_condition or None,
 "action_filter": {"kind": "plan" | "shield", "surrogate": spec, "low", "high", "kappa",
 "bias_correction" (plan only)}
-or None, "task": kwargs of CellFastCharge.set_task or None}``. A new task also restarts
-the runner's episodes at its next ``sample`` (an episode never mixes two tasks).
+or None, "task": kwargs of CellFastCharge.set_task or None}``. Setting a task restarts
+the runner's episodes at its next ``sample`` (an episode never mixes two tasks); so does
+setting the same task again, because ``set_task`` ends the env's running episode either way.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
     def set_battery_state(self, *, condition: dict | None = None, action_filter: dict | None = None,
                           task: dict | None = None) -> None:
         """Set the condition, the action filter spec and the task and apply them to every env."""
-        self._reset_pending = self._reset_pending or task != self._battery_state.get("task")
         self._battery_state = {"condition": condition, "action_filter": action_filter, "task": task}
         self._apply_battery_state()
 
@@ -71,6 +71,10 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
             if task is not None:
                 base.set_task(**task)
             base.set_action_filter(make_filter())
+        if task is not None:
+            # set_task ended every env's running episode, the same task included (stepping on
+            # would raise "call reset() before step()"): restart them at the next sample.
+            self._reset_pending = True
 
     @override(SingleAgentEnvRunner)
     def sample(self, *, force_reset: bool = False, **kwargs):
@@ -95,6 +99,5 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
         super().set_state(state)
         if BATTERY_STATE in state:
             new = {"condition": None, "action_filter": None, "task": None, **state[BATTERY_STATE]}
-            self._reset_pending = self._reset_pending or new["task"] != self._battery_state.get("task")
             self._battery_state = new
             self._apply_battery_state()
