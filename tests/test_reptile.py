@@ -1,5 +1,6 @@
 """Reptile over SAC: episodes run on the task they claim, the meta step, checkpoints, config."""
 
+import copy
 import math
 
 import gymnasium as gym
@@ -110,6 +111,56 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
         assert "/opt" in format_comparison(rows)
     finally:
         algo.stop()
+
+
+def test_safety_check_deploys_the_latest_meta_weights_with_fewest_violations(ray_session, tmp_path):
+    from rl_battery.algorithms import Reptile
+    from rl_battery.evaluation.cell_benchmark import policy_row
+
+    env_config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "target_soc": 0.2}
+    algo = _config(meta_check_interval=1).environment(env_config=env_config).build_algo()
+    try:
+        # The real check: the meta policy's charge on the training set, as the benchmark rolls it.
+        record = algo.check_meta_policy()
+        row = policy_row(algo.env_runner.module, "Ai2020", env_config)
+        assert record["iteration"] == 1 and set(record["sets"]) == {"Ai2020"}
+        assert record["sets"]["Ai2020"]["charge_time_min"] == row["charge_time_min"]
+        assert record["violations"] == row["constraint_violations"]
+        assert record["sets_short"] == int(row["final_soc"] < 0.2 - 1e-3)
+        # Scripted checks: the first meta weights pass, the second break a limit, the third
+        # tie the first (the later one wins a tie). One meta task, so every step sets the same
+        # task again (which once left the env runner stepping an ended episode).
+        scripted = iter([0, 3, 0])
+        algo.check_meta_policy = lambda: {"iteration": algo.iteration + 1, "violations": next(scripted),
+                                          "sets_short": 0, "charge_time_min": 3.0, "sets": {}}
+        first = algo.train()
+        phi_1 = copy.deepcopy(algo.meta_weights)
+        second = algo.train()
+        assert (first["reptile"]["deployed_iteration"], second["reptile"]["deployed_iteration"]) == (1, 1)
+        assert second["reptile"]["check_violations"] == 3
+        # phi went on; the env runners, the Learner and the checkpoint hold phi after step 1.
+        assert max(np.max(np.abs(a - b)) for a, b in zip(_leaves(algo.meta_weights), _leaves(phi_1))) > 0
+        _assert_module_holds(algo, phi_1)
+        path = algo.save_to_path(str(tmp_path / "ckpt"))
+        restored = Reptile.from_checkpoint(path)
+        try:
+            assert restored.deployed["record"]["iteration"] == 1
+            _assert_module_holds(restored, phi_1)
+            restored.adapt({"parameter_set": "Ai2020"}, num_episodes=1)
+            restored.begin_adaptation({"parameter_set": "Ai2020"})  # adaptations start from the deployed weights
+            _assert_module_holds(restored, phi_1)
+        finally:
+            restored.stop()
+        assert algo.train()["reptile"]["deployed_iteration"] == 3
+        _assert_module_holds(algo, algo.meta_weights)
+    finally:
+        algo.stop()
+
+
+def _assert_module_holds(algo, weights):
+    runner = algo.env_runner.module.get_state()
+    for name, value in runner.items():
+        np.testing.assert_allclose(np.asarray(value), np.asarray(weights["default_policy"][name]), atol=1e-6)
 
 
 def _leaves(tree):

@@ -19,8 +19,21 @@ One ``training_step`` (= one iteration):
      own replay buffer -> ``inner_updates_per_step`` SAC updates); every sampled fragment's
      ``task_id`` is checked against the task (``reptile/fragments_on_other_task`` must stay
      0: the original meta-RL code silently reset every episode to Chen2020);
-  4. the Reptile step on phi, then phi goes back to the Learner and the env runners, so
-     evaluation and checkpoints act with the meta weights.
+  4. the Reptile step on phi;
+  5. every ``meta_check_interval`` iterations (0: never), the safety check: the meta
+     policy's deterministic charge on each training set as configured
+     (:meth:`Reptile.check_meta_policy`); the latest checked weights with the fewest limit
+     violations become the deployed ones;
+  6. the deployed weights (phi without the check) go to the Learner and the env runners,
+     so evaluation, checkpoints and adaptation act with them; the next step starts from phi.
+
+Why the check: each Reptile step pulls phi toward one task's adapted weights, so whether the
+meta policy (no adaptation) keeps every limit on every training cell changes from step to
+step, and with the outer step annealed to 0 it is decided by the last few tasks: in
+cell_reptile runs the meta policy broke the voltage, temperature and plating limits on
+Chen2020 for 0-11 steps per charge between checkpoints of one run, and one meta-training seed
+ended with 8. Safety before speed, as in the benchmark's targets: the check keeps the last
+meta weights that broke the fewest limits.
 
 Each parameter set keeps its own replay buffer (in memory, bounded by the replay buffer
 capacity; not checkpointed: a restored run refills them); draws of the same set with other
@@ -47,9 +60,11 @@ from ray.rllib.utils.schedules.piecewise_schedule import PiecewiseSchedule
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
 
+from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
                                           set_entropy_temperatures, sync_weights)
+from rl_battery.envs.rollout import run_episode
 from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
 
@@ -96,6 +111,12 @@ def _interpolate(meta: dict, adapted: dict, rate: float) -> dict:
     return np.array(adapted, copy=True)  # counters and other integer state: take the new one
 
 
+def check_rank(record: dict[str, Any]) -> tuple[int, int]:
+    """How badly a safety check (:meth:`Reptile.check_meta_policy`) went, lower is better:
+    (violation steps summed over the sets, sets whose charge stopped short of the target)."""
+    return int(record["violations"]), int(record["sets_short"])
+
+
 def _squared_distance(a: dict, b: dict) -> float:
     if isinstance(a, dict):
         return sum(_squared_distance(a[k], b[k]) for k in a)
@@ -117,6 +138,8 @@ class ReptileConfig(SACConfig):
         self.task_negative_diffusivity_scale: list[float] | None = None
         self.inner_steps = 4
         self.inner_updates_per_step = 16
+        self.meta_check_interval = 0
+        self.meta_check_initial_soc = 0.1
         self.env_runner_cls = BatteryEnvRunner
         # One Reptile step per iteration: RLlib would otherwise repeat training_step until
         # its sample minimum is met, mixing several tasks in one iteration.
@@ -126,7 +149,8 @@ class ReptileConfig(SACConfig):
     @override(SACConfig)
     def training(self, *, meta_lr=NotProvided, meta_tasks=NotProvided, task_ambient_temperature_K=NotProvided,
                  task_initial_soc=NotProvided, task_negative_diffusivity_scale=NotProvided, inner_steps=NotProvided,
-                 inner_updates_per_step=NotProvided, **kwargs) -> "ReptileConfig":
+                 inner_updates_per_step=NotProvided, meta_check_interval=NotProvided,
+                 meta_check_initial_soc=NotProvided, **kwargs) -> "ReptileConfig":
         """Reptile's settings, and every argument of ``SACConfig.training``.
 
         Args:
@@ -148,6 +172,13 @@ class ReptileConfig(SACConfig):
                 0.8 at 1.5C, so the tasks include diffusion-limited cells.
             inner_steps: SAC training steps (sample + updates) per task, >= 1. Default 4.
             inner_updates_per_step: SAC updates per inner step, >= 1. Default 16.
+            meta_check_interval: every this many iterations, the safety check of the meta
+                policy on the training sets (:meth:`Reptile.check_meta_policy`); the
+                algorithm then deploys the latest checked meta weights with the fewest
+                limit violations (:meth:`Reptile.deployed_weights`). 0 (default): no check,
+                the meta weights are deployed as they are.
+            meta_check_initial_soc: the start SOC of the check's charges, in (0, 1) and
+                below the env's target SOC. Default 0.1 (the cell benchmark's start).
         """
         super().training(**kwargs)
         for name, value in (("meta_lr", meta_lr), ("meta_tasks", meta_tasks),
@@ -155,7 +186,9 @@ class ReptileConfig(SACConfig):
                             ("task_initial_soc", task_initial_soc),
                             ("task_negative_diffusivity_scale", task_negative_diffusivity_scale),
                             ("inner_steps", inner_steps),
-                            ("inner_updates_per_step", inner_updates_per_step)):
+                            ("inner_updates_per_step", inner_updates_per_step),
+                            ("meta_check_interval", meta_check_interval),
+                            ("meta_check_initial_soc", meta_check_initial_soc)):
             if value is not NotProvided:
                 setattr(self, name, value)
         return self
@@ -192,6 +225,10 @@ class ReptileConfig(SACConfig):
         if int(self.inner_steps) < 1 or int(self.inner_updates_per_step) < 1:
             self._value_error(f"inner_steps and inner_updates_per_step must be >= 1, got "
                               f"{self.inner_steps}, {self.inner_updates_per_step}")
+        if int(self.meta_check_interval) < 0:
+            self._value_error(f"meta_check_interval must be >= 0 (0: no check), got {self.meta_check_interval}")
+        if not 0.0 < float(self.meta_check_initial_soc) < 1.0:
+            self._value_error(f"meta_check_initial_soc must be in (0, 1), got {self.meta_check_initial_soc}")
 
 
 class Reptile(CheckpointsEntropyTemperature, SAC):
@@ -213,6 +250,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.task_counts: dict[str, int] = {}
         self._adaptation_buffer = None
         self._adaptation_start = None
+        self.deployed: dict[str, Any] | None = None  # {"weights", "record"} of the check
+        self._check_envs: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ tasks
     def sample_task(self) -> dict[str, Any]:
@@ -270,6 +309,16 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         rate = meta_lr_at(cfg.meta_lr, self.iteration)
         self.meta_weights = _interpolate(self.meta_weights, adapted, rate)
         self._load(self.meta_weights)
+        interval = int(cfg.meta_check_interval)
+        if interval and (self.iteration + 1) % interval == 0:
+            record = self.check_meta_policy()
+            # Ties go to the later weights: they have averaged more tasks.
+            if self.deployed is None or check_rank(record) <= check_rank(self.deployed["record"]):
+                self.deployed = {"weights": self.meta_weights, "record": record}
+            for key in ("violations", "sets_short", "charge_time_min"):
+                self.metrics.log_value(("reptile", f"check_{key}"), float(record[key]), window=1)
+        # Evaluation and checkpoints act with the deployed weights; the next step starts from phi.
+        self._load(self.deployed_weights())
         self.task_counts[name] = self.task_counts.get(name, 0) + 1
         for key, value in (("task_index", SUPPORTED_PARAMETER_SETS.index(name)),
                            ("task_ambient_temperature_K", task.get("ambient_temperature_K", float("nan"))),
@@ -277,8 +326,53 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
                            ("fragments_on_task", on_task), ("fragments_on_other_task", other_task),
                            ("adapted_distance", math.sqrt(step)), ("meta_lr", rate),
                            ("task_buffer_size", buffer.get_num_timesteps()),
-                           ("tasks_seen", len(self.task_counts))):
+                           ("tasks_seen", len(self.task_counts)),
+                           ("deployed_iteration", self.deployed["record"]["iteration"] if self.deployed
+                            else float("nan"))):
             self.metrics.log_value(("reptile", key), float(value), window=1)
+
+    # ------------------------------------------------------------------ the safety check
+    def check_meta_policy(self) -> dict[str, Any]:
+        """The meta policy's deterministic charge on every training set as the env_config
+        configures it (its ambient temperature, diffusivity scale 1 unless given), from
+        ``meta_check_initial_soc`` to the target SOC, with the local env runner's module
+        (``num_env_runners: 0``, as :meth:`adapt` needs). A few seconds per set; the envs
+        are built once and kept, and no random generator of training is drawn from.
+
+        Such a check is what one would run before deploying a meta policy on cells it
+        knows; it cannot see held-out cells, and on the training sets the benchmark's
+        k = 0 charge is the same charge, so that number is no longer independent of it.
+
+        Returns:
+            {"iteration" (1 = after the first meta step), "violations" (voltage,
+            temperature and plating violation steps summed over the sets), "sets_short"
+            (charges that stopped short of the target: the safety cut-off or the step
+            limit), "charge_time_min" (mean over the sets), "sets": {set: {"charge_time_min",
+            "final_soc", "constraint_violations"}}}.
+        """
+        cfg = self.config
+        act = deterministic_policy(self.env_runner.module)
+        sets = {}
+        for name in cfg.meta_tasks:
+            if name not in self._check_envs:
+                self._check_envs[name] = self.env_creator(dict(cfg.env_config, parameter_set=name))
+            env = self._check_envs[name]
+            metrics = run_episode(env, lambda obs, info: act(obs), initial_soc=float(cfg.meta_check_initial_soc))
+            sets[name] = {key: float(metrics[key]) for key in ("charge_time_min", "final_soc", "constraint_violations")}
+            sets[name]["short"] = bool(metrics["final_soc"] < env.unwrapped.target_soc - 1e-3)
+        return {"iteration": int(self.iteration) + 1,
+                "violations": int(sum(row["constraint_violations"] for row in sets.values())),
+                "sets_short": int(sum(row["short"] for row in sets.values())),
+                "charge_time_min": float(np.mean([row["charge_time_min"] for row in sets.values()])),
+                "sets": sets}
+
+    def deployed_weights(self) -> dict:
+        """The weights the algorithm acts with outside meta-training (evaluation,
+        checkpoints' RLModule, the start of every adaptation): with ``meta_check_interval``,
+        the latest checked meta weights of the lowest :func:`check_rank` (fewest violation
+        steps, then fewest charges short of the target); else (or before the first check)
+        the meta weights phi themselves. Meta-training always goes on from phi."""
+        return self.deployed["weights"] if self.deployed is not None else self.meta_weights
 
     def adapt(self, task: dict[str, Any], *, num_episodes: int, updates_per_step: float = 1.0,
               start_from_meta: bool = True) -> dict[str, float]:
@@ -298,7 +392,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
     def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True) -> None:
         """Start an adaptation on ``task`` (:meth:`adapt`): the Learner as it was before the
         first adaptation (weights, optimizer state and SAC's entropy temperature, so
-        adaptations never build on each other), then the meta weights (or, with
+        adaptations never build on each other), then the deployed meta weights
+        (:meth:`deployed_weights`; or, with
         ``start_from_meta=False``, those weights), the task on the env runners, an empty
         adaptation buffer. Parts ``task`` leaves out keep the env's present values (those of
         the last task set, e.g. a meta-training draw); ``CellFastCharge.configured_task``
@@ -309,7 +404,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.learner_group.set_state(self._adaptation_start[0])
         set_entropy_temperatures(self, self._adaptation_start[1])
         if start_from_meta:
-            self._load(self.meta_weights)
+            self._load(self.deployed_weights())
         else:
             sync_weights(self, force=True)
         self.set_task(task)
@@ -340,8 +435,9 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
                 "mean_return": float(np.mean(returns)) if returns else float("nan")}
 
     def restore_meta(self) -> None:
-        """The meta weights back into the Learner and the env runners."""
-        self._load(self.meta_weights)
+        """The deployed meta weights (:meth:`deployed_weights`) back into the Learner and
+        the env runners."""
+        self._load(self.deployed_weights())
 
     # ------------------------------------------------------------------ checkpoints
     @override(SAC)
@@ -349,7 +445,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         state = super().get_state(components, not_components=not_components, **kwargs)
         if self._check_component("reptile", components, not_components):
             state["reptile"] = {"meta_weights": self.meta_weights, "rng": self._rng.bit_generator.state,
-                                "task": self.task, "task_counts": dict(self.task_counts)}
+                                "task": self.task, "task_counts": dict(self.task_counts),
+                                "deployed": self.deployed}
         return state
 
     @override(SAC)
@@ -360,6 +457,9 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             self.meta_weights = _numpy_weights(saved["meta_weights"])
             self._rng.bit_generator.state = saved["rng"]
             self.task_counts = dict(saved["task_counts"])
+            deployed = saved.get("deployed")  # absent in checkpoints from before the check
+            self.deployed = None if deployed is None else {"weights": _numpy_weights(deployed["weights"]),
+                                                           "record": deployed["record"]}
             if saved["task"] is not None:
                 self.set_task(saved["task"])
-            self._load(self.meta_weights)
+            self._load(self.deployed_weights())
