@@ -197,6 +197,10 @@ def test_config_rejects_unknown_tasks_with_the_valid_names():
         _config(meta_lr=1.5).validate()
     with pytest.raises(ValueError, match="task_negative_diffusivity_scale"):
         _config(task_negative_diffusivity_scale=[0.0, 1.0]).validate()
+    with pytest.raises(ValueError, match="meta_check_interval"):
+        _config(meta_check_interval=-1).validate()
+    with pytest.raises(ValueError, match="meta_check_initial_soc"):
+        _config(meta_check_initial_soc=1.0).validate()
 
 
 def test_adaptation_curves_accumulate_episodes_and_never_build_on_each_other(ray_session):
