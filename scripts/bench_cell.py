@@ -2,7 +2,8 @@
 
     python scripts/bench_cell.py --reptile ray_results/cell_reptile/<trial>/<checkpoint> \
         [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10] [--sac-k 0 1 2 3 5 10 30] [--updates-per-step 4] \
-        [--workers 2] [--references-from bench_results/bench_cell/bench_cell.json] [--out bench_results/bench_cell]
+        [--gate] [--workers 2] [--references-from bench_results/bench_cell/bench_cell.json] \
+        [--out bench_results/bench_cell]
     # seeds side by side (the references once), then one table:
     python scripts/bench_cell.py --skip-learners --out R
     python scripts/bench_cell.py --reptile CKPT --seeds 0 --references-from R/bench_cell.json --out A &
@@ -16,7 +17,8 @@ charging 10 -> 80 % SOC: the best feasible CC-CV and CC-CT-CV (bisection), the l
 the optimum (collocation + IPOPT, replayed on the simulator), and after k episodes of
 online SAC on the set (``Reptile.adapt``: one episode, then ``--updates-per-step`` SAC
 updates per env step of it) from the Reptile checkpoint's meta weights and from scratch (a
-fresh SAC of the same configuration).
+fresh SAC of the same configuration). ``--gate``: both arms adapt gated (each deploys the
+best of its charges after 0..k episodes; ``Reptile.begin_adaptation``).
 Every charge time is also given as a ratio to the optimum. Learned arms: mean over seeds,
 with the worst seed. ``scripts/study_reptile.py --curves-from`` reads the same JSON.
 Writes bench_cell.json, bench_cell.md and bench_cell.png (atomically).
@@ -54,11 +56,14 @@ def _join(paths: list[str]) -> dict:
     The k lists are the union; a set a run did not cover at some k shows "-" there.
 
     Raises:
-        SystemExit: the runs used different updates per step."""
+        SystemExit: the runs used different updates per step or gating."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
     ups = {run.get("updates_per_step", 1.0) for run in runs}
     if len(ups) > 1:
         raise SystemExit(f"{paths} used different --updates-per-step {sorted(ups)}: not one table")
+    gates = {bool(run.get("gate")) for run in runs}
+    if len(gates) > 1:
+        raise SystemExit(f"{paths} mix gated and ungated adaptation: not one table")
     result = dict(runs[0])
     result["sets"] = list(dict.fromkeys(s for run in runs for s in run["sets"]))
     result["references"] = {k: v for run in runs for k, v in run["references"].items()}
@@ -75,17 +80,11 @@ def _join(paths: list[str]) -> dict:
     return result
 
 
-def report(result: dict, out: Path) -> str:
-    """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}."""
-    import matplotlib.pyplot as plt
-
-    from rl_battery.evaluation.cell_benchmark import evaluated_at, short_of_target, summarize_seeds
-    from rl_battery.evaluation.report import write_report
+def _table(result: dict, arms: list) -> list[dict]:
+    """One row per set: the references' times and ratios, each arm's at each k."""
+    from rl_battery.evaluation.cell_benchmark import evaluated_at, summarize_seeds
 
     sets, references = result["sets"], result["references"]
-    arms = [("reptile", "Reptile", result["reptile_curves"], result["k"]),
-            ("sac", "SAC from scratch", result["sac_curves"], result["sac_k"])]
-    arms = [a for a in arms if a[2]]
     table = []
     for name in sets:
         ref = references[name]
@@ -106,18 +105,17 @@ def report(result: dict, out: Path) -> str:
                             f"{arm}_k{k}_worst_ratio": s["worst_charge_time_min"] / opt,
                             f"{arm}_k{k}_violations": s["violations"], f"{arm}_k{k}_min_soc": s["min_final_soc"]})
         table.append(row)
-    result["table"] = table
+    return table
 
-    shown = {arm: [k for k in ks if k in (0, 3, 10, 30)] or ks for arm, _, _, ks in arms}
+
+def _markdown_rows(result: dict, arms: list, table: list[dict], shown: dict) -> list[str]:
+    from rl_battery.evaluation.cell_benchmark import short_of_target
+
+    references = result["references"]
     head = ["set", "split", "CC-CV", "CC-CT-CV", "look-ahead", "optimum [min]"]
     head += [f"{label} k={k}" for arm, label, _, _ in arms for k in shown[arm]]
     target = float(result["env_config"].get("target_soc", 0.8))
-
-    lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
-             "the set, mean over the seeds run to k (worst); v = constraint violations summed over seeds; "
-             "SOC x = the charge (the lowest over seeds) ended at x, below the target, by the safety cut-off "
-             "or the step limit. A ratio below 1 with violations is not a faster safe charge.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table:
         ref = references[row["set"]]
         cells = [row["set"], row["split"]]
@@ -134,6 +132,38 @@ def report(result: dict, out: Path) -> str:
                 cells.append(f"{row[f'{arm}_k{k}_ratio']:.3f} ({row[f'{arm}_k{k}_worst_ratio']:.3f})"
                              + (f" {v}v" if v else "") + short_of_target(row[f"{arm}_k{k}_min_soc"], target))
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def report(result: dict, out: Path) -> str:
+    """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}. A gated
+    result (``--gate``) gets a second table of the same runs without the gate."""
+    import matplotlib.pyplot as plt
+
+    from rl_battery.evaluation.cell_benchmark import ungated
+    from rl_battery.evaluation.report import write_report
+
+    sets = result["sets"]
+    arms = [("reptile", "Reptile", result["reptile_curves"], result["k"]),
+            ("sac", "SAC from scratch", result["sac_curves"], result["sac_k"])]
+    arms = [a for a in arms if a[2]]
+    gated = bool(result.get("gate"))
+    table = result["table"] = _table(result, arms)
+    shown = {arm: [k for k in ks if k in (0, 3, 10, 30)] or ks for arm, _, _, ks in arms}
+    lines = ["Charge time 10 -> 80 % SOC as a ratio to the optimum; learned arms after k online-SAC episodes on "
+             "the set, mean over the seeds run to k (worst); v = constraint violations summed over seeds; "
+             "SOC x = the charge (the lowest over seeds) ended at x, below the target, by the safety cut-off "
+             "or the step limit. A ratio below 1 with violations is not a faster safe charge."]
+    if gated:
+        lines[0] += (" Gated adaptation: the learned arms deploy the best of their charges after 0..k episodes "
+                     "(fewest violations, then reaching the target, then the shortest); one more charge of the "
+                     "cell per episode.")
+    lines += [""] + _markdown_rows(result, arms, table, shown)
+    if gated:
+        plain = [(arm, label, ungated(curves), ks) for arm, label, curves, ks in arms]
+        result["table_ungated"] = _table(result, plain)
+        lines += ["", "The same runs without the gate (the weights after k episodes):", ""]
+        lines += _markdown_rows(result, plain, result["table_ungated"], shown)
     markdown = "\n".join(lines)
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
@@ -164,6 +194,9 @@ def main() -> None:
     parser.add_argument("--updates-per-step", type=float, default=4.0,
                         help="SAC updates per adaptation env step, both learned arms (default 4: with 1, SAC from "
                              "scratch was 1.17-1.25x the optimum after 60-100 episodes on Chen2020)")
+    parser.add_argument("--gate", action="store_true",
+                        help="gated adaptation, both learned arms: deploy the best of the charges after 0..k "
+                             "episodes (one more charge per episode); the report adds the ungated table")
     parser.add_argument("--skip-learners", action="store_true", help="references and the optimum only")
     parser.add_argument("--workers", type=int, default=2, help="processes for the references")
     parser.add_argument("--references-from", nargs="+", default=None,
@@ -205,13 +238,14 @@ def main() -> None:
     if not args.skip_learners:
         if args.reptile:
             reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config,
-                                     updates_per_step=args.updates_per_step)
+                                     updates_per_step=args.updates_per_step, gate=args.gate)
         config = build_algorithm_config(spec, experiment="cell_reptile", project_root=out)
         scratch = scratch_curves(config, sets, args.sac_k, args.seeds, env_config,
-                                 updates_per_step=args.updates_per_step)
+                                 updates_per_step=args.updates_per_step, gate=args.gate)
     result = {"env_config": env_config, "meta_tasks": spec.config["training"]["meta_tasks"], "sets": sets,
               "seeds": args.seeds, "k": sorted(args.k), "sac_k": sorted(args.sac_k),
-              "updates_per_step": args.updates_per_step, "reptile_checkpoint": args.reptile, "references": references,
+              "updates_per_step": args.updates_per_step, "gate": args.gate, "reptile_checkpoint": args.reptile,
+              "references": references,
               "reptile_curves": _seed_keys(reptile), "sac_curves": _seed_keys(scratch),
               "wall_time_s": {"references": reference_s, "total": time.time() - start}}
     out.mkdir(parents=True, exist_ok=True)

@@ -106,6 +106,19 @@ def test_joined_seeds_are_summarized_over_the_seeds_run_to_k():
         summarize_seeds(curves, 5)
 
 
+def test_ungated_curves_are_the_latest_weights_charges():
+    from rl_battery.evaluation.cell_benchmark import summarize_seeds, ungated
+
+    latest = {"charge_time_min": 45.0, "constraint_violations": 2, "final_soc": 0.8, "episode_return": 10.0}
+    gated = {"Chen2020": {"0": [{"k": 0, "charge_time_min": 40.0, "constraint_violations": 0, "final_soc": 0.8,
+                                 "episode_return": 30.0, "gate_episodes": 0, "latest": latest}]}}
+    plain = ungated(gated)
+    assert plain["Chen2020"]["0"] == [dict(latest, k=0)]
+    assert summarize_seeds(plain["Chen2020"], 0)["violations"] == 2
+    assert summarize_seeds(gated["Chen2020"], 0)["violations"] == 0
+    assert ungated(plain) == plain  # rows without a latest charge stay as they are
+
+
 def test_a_slower_graphite_diffusivity_saturates_the_observed_particle_surface_sooner():
     """Diffusion-limited tasks (ORegan2022-like) are drawn by scaling the diffusivity; the
     observation's entry 9 is what warns of the voltage jump at a full particle surface."""

@@ -222,3 +222,67 @@ def test_adaptation_curves_accumulate_episodes_and_never_build_on_each_other(ray
         assert third[0]["adaptation_updates"] == math.ceil(2.5 * third[0]["adaptation_env_steps"]) > 0
     finally:
         algo.stop()
+
+
+def test_gated_adaptation_deploys_the_best_charge_and_learns_as_without_it(ray_session):
+    import torch
+
+    from rl_battery.algorithms.reptile import gate_rank
+    from rl_battery.evaluation.cell_benchmark import adaptation_curve, policy_row
+
+    env_config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "target_soc": 0.3}
+    algo = _config().environment(env_config=env_config).build_algo()
+    try:
+        with pytest.raises(RuntimeError, match="gate=True"):
+            algo.gated_weights()
+        curves = {}
+        for gate in (False, True):
+            torch.manual_seed(0)
+            np.random.seed(0)
+            curves[gate] = adaptation_curve(algo, "Mohtat2020", env_config, [0, 1, 3], from_meta=True, gate=gate)
+        # The gate only chooses: the weights after k episodes charge as they do without it.
+        for plain, gated in zip(curves[False], curves[True]):
+            assert gated["latest"]["charge_time_min"] == plain["charge_time_min"]
+            assert gated["latest"]["final_soc"] == pytest.approx(plain["final_soc"], abs=1e-12)
+        # The deployed row at k is the best charge of the weights after 0..k episodes.
+        history = algo.gate["history"]
+        assert [r["episodes"] for r in history] == [0, 1, 2, 3]
+        for row in curves[True]:
+            candidates = [r for r in history if r["episodes"] <= row["k"]]
+            best = min(gate_rank(r) for r in candidates)
+            assert gate_rank(dict(row, short=row["final_soc"] < 0.3 - 1e-3)) == best
+            assert row["gate_episodes"] <= row["k"]
+        # The gated weights charge as their row says.
+        algo._load(algo.gated_weights())
+        again = policy_row(algo.env_runner.module, "Mohtat2020", env_config)
+        assert again["charge_time_min"] == curves[True][-1]["charge_time_min"]
+        with pytest.raises(ValueError, match="meta_check_initial_soc"):
+            adaptation_curve(algo, "Mohtat2020", env_config, [0], from_meta=True, gate=True, initial_soc=0.2)
+
+        # Scripted charges: the start passes in 10 min, episode 1 breaks a limit faster,
+        # episode 2 passes slower, episode 3 ties the start (the later one wins a tie).
+        scripted = iter([(0, 10.0), (2, 8.0), (0, 12.0), (0, 10.0)])
+
+        def charge(task):
+            violations, minutes = next(scripted)
+            return {"constraint_violations": float(violations), "charge_time_min": minutes, "final_soc": 0.3,
+                    "short": False}
+
+        algo.charge = charge
+        algo.begin_adaptation(_task(env_config, "Mohtat2020"), gate=True)
+        start = copy.deepcopy(algo.gated_weights())
+        for _ in range(2):
+            algo.adapt_more(1)
+            assert algo.gate["best"]["row"]["episodes"] == 0
+        assert all(np.array_equal(a, b) for a, b in zip(_leaves(algo.gated_weights()), _leaves(start)))
+        algo.adapt_more(1)
+        assert algo.gate["best"]["row"]["episodes"] == 3
+        _assert_module_holds(algo, algo.gated_weights())  # the latest weights are the best now
+    finally:
+        algo.stop()
+
+
+def _task(env_config, parameter_set):
+    from rl_battery.envs import CellFastCharge
+
+    return CellFastCharge.configured_task(env_config, parameter_set)

@@ -4,8 +4,8 @@ For one parameter set: the reference controllers (best feasible CC-CV, best feas
 CC-CT-CV, look-ahead) and the optimum (:func:`rl_battery.baselines.optimal.optimal_charge`)
 on the same env and start SOC; and the adaptation curve of a learned policy: its
 deterministic charge after k = 0, 1, 2, ... episodes of online SAC on that set, from
-Reptile's meta weights or from scratch. Charge times are 10 -> 80 % SOC (the experiment's
-target), whole 90 s steps.
+Reptile's meta weights or from scratch, optionally gated (the best charge so far is the
+one deployed). Charge times are 10 -> 80 % SOC (the experiment's target), whole 90 s steps.
 """
 
 from __future__ import annotations
@@ -89,34 +89,61 @@ def policy_row(module, parameter_set: str, env_config: dict[str, Any], *, initia
 
 
 def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *, from_meta: bool,
-                     updates_per_step: float = 1.0, initial_soc: float = 0.1) -> list[dict]:
+                     updates_per_step: float = 1.0, initial_soc: float = 0.1, gate: bool = False) -> list[dict]:
     """The deterministic charge on ``parameter_set`` after each k in ``ks`` episodes of
     online SAC (:meth:`rl_battery.algorithms.reptile.Reptile.adapt`), from the algorithm's
     meta weights (``from_meta``) or from its present weights (a fresh algorithm: SAC from
     scratch). The episodes accumulate: the curve at k = 5 continues the run at k = 2 with
     the same buffer, as one run of max(ks) episodes observed along the way.
 
+    With ``gate`` the adaptation is gated (``Reptile.begin_adaptation``: one charge after
+    every episode, from the algorithm's ``meta_check_initial_soc``, which must then equal
+    ``initial_soc``), and the row at k is the best of the charges after 0..k episodes: the
+    policy the gate deploys. Learning is the same with and without the gate.
+
     Returns:
         One row per k: the metrics row plus ``k``, ``adaptation_env_steps``,
-        ``adaptation_updates`` and ``adaptation_return`` (mean over the new episodes).
+        ``adaptation_updates`` and ``adaptation_return`` (mean over the new episodes);
+        gated, also ``gate_episodes`` (the episodes the deployed weights had trained) and
+        ``latest`` (the metrics row of the weights after k episodes, the ungated row).
+
+    Raises:
+        ValueError: ``gate`` with a check start SOC other than ``initial_soc``.
     """
+    if gate and abs(float(algo.config.meta_check_initial_soc) - initial_soc) > 1e-12:
+        raise ValueError(f"the gate charges from meta_check_initial_soc = {algo.config.meta_check_initial_soc}, "
+                         f"the curve from initial_soc = {initial_soc}")
     rows, done, steps, updates = [], 0, 0, 0
     # The whole task, so nothing of the last meta-training task (its ambient temperature,
     # its diffusivity scale) carries over into the adaptation episodes.
     task = CellFastCharge.configured_task(env_config, parameter_set)
-    algo.begin_adaptation(task, start_from_meta=from_meta)
+    algo.begin_adaptation(task, start_from_meta=from_meta, gate=gate)
     for k in sorted(set(int(k) for k in ks)):
         stats = algo.adapt_more(k - done, updates_per_step=updates_per_step)
         done, steps, updates = k, steps + stats["env_steps"], updates + stats["updates"]
-        row = policy_row(algo.env_runner.module, parameter_set, env_config, initial_soc=initial_soc)
-        rows.append(dict(row, k=k, adaptation_env_steps=steps, adaptation_updates=updates,
-                         adaptation_return=stats["mean_return"]))
+        extra = dict(k=k, adaptation_env_steps=steps, adaptation_updates=updates,
+                     adaptation_return=stats["mean_return"])
+        if gate:
+            best = algo.gate["best"]["row"]
+            rows.append(dict(_row(best), **extra, gate_episodes=int(best["episodes"]),
+                             latest=_row(algo.gate["history"][-1])))
+        else:
+            rows.append(dict(policy_row(algo.env_runner.module, parameter_set, env_config, initial_soc=initial_soc),
+                             **extra))
     return rows
 
 
+def ungated(curves: dict) -> dict:
+    """Gated ``{set: {seed: adaptation_curve rows}}`` as without the gate: each row's
+    ``latest`` charge (rows without one stay as they are)."""
+    return {name: {seed: [dict(r["latest"], k=r["k"]) if "latest" in r else r for r in rows]
+                   for seed, rows in by_seed.items()} for name, by_seed in curves.items()}
+
+
 def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
-                   updates_per_step: float = 1.0) -> dict[str, dict[int, list[dict]]]:
-    """``{set: {seed: adaptation_curve rows}}`` of a Reptile checkpoint's meta weights.
+                   updates_per_step: float = 1.0, gate: bool = False) -> dict[str, dict[int, list[dict]]]:
+    """``{set: {seed: adaptation_curve rows}}`` of a Reptile checkpoint's meta weights
+    (``gate``: gated adaptation).
 
     The seed sets torch's and NumPy's global generators of this process before each curve
     (the local env runner explores with them), so one seed's curve repeats."""
@@ -136,17 +163,17 @@ def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
                 torch.manual_seed(seed)
                 np.random.seed(seed)
                 out.setdefault(name, {})[seed] = adaptation_curve(algo, name, env_config, ks, from_meta=True,
-                                                                  updates_per_step=updates_per_step)
+                                                                  updates_per_step=updates_per_step, gate=gate)
         return out
     finally:
         algo.stop()
 
 
 def scratch_curves(config, sets, ks, seeds, env_config: dict[str, Any], *,
-                   updates_per_step: float = 1.0) -> dict[str, dict[int, list[dict]]]:
+                   updates_per_step: float = 1.0, gate: bool = False) -> dict[str, dict[int, list[dict]]]:
     """The same curves for SAC from scratch: per seed a fresh algorithm of ``config`` (a
     ReptileConfig: the same networks, learning rates and online SAC procedure) with that
-    seed, whose initial weights start every set's curve."""
+    seed, whose initial weights start every set's curve (``gate``: gated too)."""
     import numpy as np
     import torch
 
@@ -158,7 +185,7 @@ def scratch_curves(config, sets, ks, seeds, env_config: dict[str, Any], *,
                 torch.manual_seed(seed)
                 np.random.seed(seed)
                 out.setdefault(name, {})[seed] = adaptation_curve(algo, name, env_config, ks, from_meta=True,
-                                                                  updates_per_step=updates_per_step)
+                                                                  updates_per_step=updates_per_step, gate=gate)
         finally:
             algo.stop()
     return out
