@@ -253,7 +253,7 @@ def test_gated_adaptation_deploys_the_best_charge_and_learns_as_without_it(ray_s
             assert gate_rank(dict(row, short=row["final_soc"] < 0.3 - 1e-3)) == best
             assert row["gate_episodes"] <= row["k"]
         # The gated weights charge as their row says.
-        algo._load(algo.gated_weights())
+        algo.load_gated_weights()
         again = policy_row(algo.env_runner.module, "Mohtat2020", env_config)
         assert again["charge_time_min"] == curves[True][-1]["charge_time_min"]
         with pytest.raises(ValueError, match="meta_check_initial_soc"):

@@ -480,6 +480,14 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             raise RuntimeError("begin_adaptation(task, gate=True) first")
         return self.gate["best"]["weights"]
 
+    def load_gated_weights(self) -> None:
+        """Act with :meth:`gated_weights`: into the Learner and the env runners (a later
+        :meth:`adapt_more` goes on from them).
+
+        Raises:
+            RuntimeError: the adaptation was not gated."""
+        self._load(self.gated_weights())
+
     def adapt_more(self, num_episodes: int, *, updates_per_step: float = 1.0) -> dict[str, float]:
         """Continue the adaptation begun by :meth:`begin_adaptation` by ``num_episodes``
         episodes, each followed by its updates (:meth:`adapt`).
