@@ -197,8 +197,9 @@ class ReptileConfig(SACConfig):
                 algorithm then deploys the latest checked meta weights with the fewest
                 limit violations (:meth:`Reptile.deployed_weights`). 0 (default): no check,
                 the meta weights are deployed as they are.
-            meta_check_initial_soc: the start SOC of the check's charges, in (0, 1) and
-                below the env's target SOC. Default 0.1 (the cell benchmark's start).
+            meta_check_initial_soc: the start SOC of the check's charges and of the
+                adaptation gate's (:meth:`Reptile.charge`), in (0, 1) and below the env's
+                target SOC. Default 0.1 (the cell benchmark's start).
         """
         super().training(**kwargs)
         for name, value in (("meta_lr", meta_lr), ("meta_tasks", meta_tasks),
