@@ -75,6 +75,7 @@ from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
                                           set_entropy_temperatures, sync_weights)
 from rl_battery.envs.cell_fast_charge import CellFastCharge
+from rl_battery.envs.metrics import stopped_short
 from rl_battery.envs.rollout import run_episode
 from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
@@ -273,8 +274,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self._adaptation_start = None
         self.deployed: dict[str, Any] | None = None  # {"weights", "record"} of the check
         self._check_envs: dict[str, Any] = {}
-        self.gate: dict[str, Any] | None = None  # {"task", "best": {"weights", "row"}, "history": [rows]}
-        self._adaptation_episodes = 0
+        self.gate: dict[str, Any] | None = None  # {"best": {"weights", "row"}, "history": [rows]}
 
     # ------------------------------------------------------------------ tasks
     def sample_task(self) -> dict[str, Any]:
@@ -403,7 +403,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         act = deterministic_policy(self.env_runner.module)
         metrics = run_episode(env, lambda obs, info: act(obs), initial_soc=float(self.config.meta_check_initial_soc))
         row: dict[str, Any] = {k: float(v) for k, v in metrics.items()}
-        row["short"] = bool(metrics["final_soc"] < env.unwrapped.target_soc - 1e-3)
+        row["short"] = stopped_short(metrics["final_soc"], env.unwrapped.target_soc)
         return row
 
     def deployed_weights(self) -> dict:
@@ -458,14 +458,14 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             sync_weights(self, force=True)
         self.set_task(task)
         self._adaptation_buffer = copy.deepcopy(self._empty_buffer)
-        self._adaptation_episodes = 0
         self.gate = None
         if gate:
-            self.gate = {"task": dict(task), "best": None, "history": []}
+            self.gate = {"best": None, "history": []}
             self._gate_charge()
 
     def _gate_charge(self) -> None:
-        row = dict(self.charge(self.gate["task"]), episodes=self._adaptation_episodes)
+        # One charge per episode, the start's first: the history's length is the episodes trained.
+        row = dict(self.charge(self.task), episodes=len(self.gate["history"]))
         self.gate["history"].append(row)
         best = self.gate["best"]
         if best is None or gate_rank(row) <= gate_rank(best["row"]):
@@ -510,7 +510,6 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             k = int(math.ceil(updates_per_step * n))
             sac_updates(self, buffer, num_updates=k)
             updates += k
-            self._adaptation_episodes += 1
             if self.gate is not None:
                 self._gate_charge()
         return {"episodes": len(returns), "env_steps": steps, "updates": updates,

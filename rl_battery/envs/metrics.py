@@ -6,6 +6,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+def stopped_short(final_soc: float, target_soc: float) -> bool:
+    """The charge ended below the target SOC (the safety cut-off or the step limit ended
+    it); 1e-3 of slack for the solver's last step."""
+    return bool(final_soc < target_soc - 1e-3)
+
+
 #: Keys of :class:`EpisodeMetrics`, in report order.
 METRIC_KEYS = (
     "charge_time_min",

@@ -17,6 +17,7 @@ from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.baselines import CCCTCVPolicy, CCCVPolicy, LookaheadPolicy, best_cc_ct_cv, best_cccv
 from rl_battery.baselines.optimal import optimal_charge
 from rl_battery.envs import CellFastCharge, run_episode
+from rl_battery.envs.metrics import stopped_short
 
 #: Metrics kept per controller in benchmark rows.
 ROW_KEYS = ("charge_time_min", "final_soc", "constraint_violations", "voltage_violations", "temperature_violations",
@@ -36,7 +37,7 @@ def _row(metrics: dict[str, float], **extra) -> dict[str, Any]:
 def short_of_target(final_soc: float, target_soc: float) -> str:
     """Table marker for a charge that ended below the target SOC (the safety cut-off or the
     step limit ended it): " SOC 0.71", or "" for a finished charge."""
-    return f" SOC {final_soc:.2f}" if final_soc < target_soc - 1e-3 else ""
+    return f" SOC {final_soc:.2f}" if stopped_short(final_soc, target_soc) else ""
 
 
 def evaluated_at(curves: dict, k: int) -> bool:
