@@ -282,6 +282,40 @@ def test_gated_adaptation_deploys_the_best_charge_and_learns_as_without_it(ray_s
         algo.stop()
 
 
+def test_an_adaptation_repeats_from_its_seed_and_its_episodes_start_apart(ray_session):
+    """RLlib's replay buffer samples with OS entropy (this config has no
+    SeededReplayCallback) and its env runner reseeds the env at every
+    ``sample(num_episodes=...)`` call: two algorithms of one seed adapted to different
+    weights, and every adaptation episode started at the same SOC."""
+    import torch
+
+    from rl_battery.algorithms.reptile import _numpy_weights
+
+    env_config = {"parameter_set": "Chen2020", "initial_soc": [0.05, 0.2], "target_soc": 0.3}
+    task = _task(env_config, "Mohtat2020")
+
+    def adapted(algo, seed):
+        torch.manual_seed(seed)
+        socs = algo.adapt(task, num_episodes=3, seed=seed)["initial_socs"]
+        return socs, list(_leaves(_numpy_weights(algo.learner_group.get_weights())))
+
+    first = _config().environment(env_config=env_config).build_algo()
+    second = None
+    try:
+        socs, weights = adapted(first, 7)
+        assert len(set(socs)) == 3 and all(0.05 <= soc <= 0.2 for soc in socs)
+        assert adapted(first, 8)[0] != socs  # another seed, other start SOCs
+        second = _config().environment(env_config=env_config).build_algo()
+        for algo in (first, second):  # after another adaptation, and in another algorithm
+            again_socs, again = adapted(algo, 7)
+            assert again_socs == socs
+            assert len(again) == len(weights) and all(np.array_equal(a, b) for a, b in zip(again, weights))
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
 def _task(env_config, parameter_set):
     from rl_battery.envs import CellFastCharge
 

@@ -17,6 +17,11 @@ store: ``{"condition": kwargs of PackFastCharge.set_condition or None,
 or None, "task": kwargs of CellFastCharge.set_task or None}``. Setting a task restarts
 the runner's episodes at its next ``sample`` (an episode never mixes two tasks); so does
 setting the same task again, because ``set_task`` ends the env's running episode either way.
+
+``sample(env_seed=...)`` chooses how the call's first env reset is seeded. RLlib seeds it
+with the runner's seed at every ``sample(num_episodes=...)`` call, so successive calls
+start their episodes from the same random state (the same start SOC, for one): right for
+evaluation rollouts that should repeat, wrong for an agent learning episode by episode.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from rl_battery.surrogate.planner import SurrogatePlanner
 from rl_battery.surrogate.shield import SurrogateShield
 
 BATTERY_STATE = "battery_state"
+#: ``sample(env_seed=RUNNER_SEED)``: RLlib's own seeding of the call's first reset.
+RUNNER_SEED = "runner"
 _FILTERS = {"plan": SurrogatePlanner, "shield": SurrogateShield}
 
 
@@ -51,6 +58,7 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
     def __init__(self, *args, **kwargs):
         self._battery_state: dict[str, Any] = {"condition": None, "action_filter": None, "task": None}
         self._reset_pending = False
+        self._env_seed: int | None | str = RUNNER_SEED
         super().__init__(*args, **kwargs)
 
     def set_battery_state(self, *, condition: dict | None = None, action_filter: dict | None = None,
@@ -77,10 +85,25 @@ class BatteryEnvRunner(SingleAgentEnvRunner):
             self._reset_pending = True
 
     @override(SingleAgentEnvRunner)
-    def sample(self, *, force_reset: bool = False, **kwargs):
+    def sample(self, *, force_reset: bool = False, env_seed: int | None | str = RUNNER_SEED, **kwargs):
+        """RLlib's ``sample``, plus ``env_seed`` for the first env reset of this call:
+        :data:`RUNNER_SEED` (RLlib's choice: the runner's seed whenever the call resets
+        for new episodes), an int (the envs are seeded with it; a vector env seeds sub-env
+        i with ``env_seed + i``), or None (no seed: the envs' generators go on from where
+        they are). Resets later in the call are never seeded, as in RLlib."""
         # After a task change the envs' running episodes belong to the old task: restart them.
         force_reset, self._reset_pending = force_reset or self._reset_pending, False
-        return super().sample(force_reset=force_reset, **kwargs)
+        self._env_seed = env_seed
+        try:
+            return super().sample(force_reset=force_reset, **kwargs)
+        finally:
+            self._env_seed = RUNNER_SEED
+
+    @override(SingleAgentEnvRunner)
+    def _try_env_reset(self, *, seed: int | None = None, options: dict | None = None):
+        if self._env_seed != RUNNER_SEED:
+            seed, self._env_seed = self._env_seed, None  # only the call's first reset takes it
+        return super()._try_env_reset(seed=seed, options=options)
 
     @override(SingleAgentEnvRunner)
     def make_env(self) -> None:

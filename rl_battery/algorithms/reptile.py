@@ -70,6 +70,7 @@ from ray.rllib.utils.schedules.piecewise_schedule import PiecewiseSchedule
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
 
+from rl_battery.algorithms.callbacks import seed_replay_buffer
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
@@ -79,6 +80,9 @@ from rl_battery.envs.metrics import stopped_short
 from rl_battery.envs.rollout import run_episode
 from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
+
+#: Replay stream of an adaptation's seed (meta-training's task buffers use the set's index).
+ADAPTATION_STREAM = 100
 
 
 def _schedule_points(meta_lr) -> list[tuple[int, float]]:
@@ -266,6 +270,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         super().setup(config)
         self.meta_weights = _numpy_weights(self.learner_group.get_weights())
         self._rng = np.random.default_rng(int(self.config.seed or 0))
+        # Every buffer below is seeded here (see _new_buffer), so Reptile repeats with or
+        # without the experiments' SeededReplayCallback.
         self._empty_buffer = copy.deepcopy(self.local_replay_buffer)
         self._buffers: dict[str, Any] = {}
         self.task: dict[str, Any] | None = None
@@ -297,6 +303,15 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.env_runner_group.foreach_env_runner(lambda runner: runner.set_battery_state(task=dict(task)),
                                                  local_env_runner=True)
 
+    def _new_buffer(self, seed: int, stream: int) -> Any:
+        """An empty replay buffer of the config's kind sampling from stream ``stream`` of
+        ``seed`` (:func:`rl_battery.algorithms.callbacks.seed_replay_buffer`): a
+        meta-training task's buffer from the set's index, an adaptation's from
+        :data:`ADAPTATION_STREAM`."""
+        buffer = copy.deepcopy(self._empty_buffer)
+        seed_replay_buffer(buffer, seed, stream)
+        return buffer
+
     def _load(self, weights: dict) -> None:
         self.learner_group.set_weights(weights)
         sync_weights(self, force=True)
@@ -309,7 +324,9 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self._load(self.meta_weights)
         self.set_task(task)
         name = task["parameter_set"]
-        buffer = self._buffers.setdefault(name, copy.deepcopy(self._empty_buffer))
+        if name not in self._buffers:
+            self._buffers[name] = self._new_buffer(int(cfg.seed or 0), SUPPORTED_PARAMETER_SETS.index(name))
+        buffer = self._buffers[name]
         on_task = other_task = 0
         for _ in range(int(cfg.inner_steps)):
             with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
@@ -415,22 +432,24 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         return self.deployed["weights"] if self.deployed is not None else self.meta_weights
 
     def adapt(self, task: dict[str, Any], *, num_episodes: int, updates_per_step: float = 1.0,
-              start_from_meta: bool = True, gate: bool = False) -> dict[str, float]:
+              start_from_meta: bool = True, gate: bool = False, seed: int | None = None) -> dict[str, Any]:
         """Fine-tune on one task with online SAC: ``num_episodes`` times, one whole episode
         (exploring) on the local env runner into a fresh buffer, then
         ``ceil(updates_per_step * its steps)`` SAC updates. The Learner and the env runners
         then hold the adapted weights (:meth:`restore_meta` goes back). On a fresh
         algorithm with ``start_from_meta=False`` this is SAC from scratch with the same
-        episodes and updates. ``num_episodes = 0`` keeps the starting weights. ``gate``: see
-        :meth:`begin_adaptation`.
+        episodes and updates. ``num_episodes = 0`` keeps the starting weights. ``gate`` and
+        ``seed``: see :meth:`begin_adaptation`.
 
         Returns:
-            {"episodes", "env_steps", "updates", "mean_return"} of the adaptation episodes.
+            {"episodes", "env_steps", "updates", "mean_return", "initial_socs"} of the
+            adaptation episodes (``initial_socs``: each episode's start SOC).
         """
-        self.begin_adaptation(task, start_from_meta=start_from_meta, gate=gate)
+        self.begin_adaptation(task, start_from_meta=start_from_meta, gate=gate, seed=seed)
         return self.adapt_more(num_episodes, updates_per_step=updates_per_step)
 
-    def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True, gate: bool = False) -> None:
+    def begin_adaptation(self, task: dict[str, Any], *, start_from_meta: bool = True, gate: bool = False,
+                         seed: int | None = None) -> None:
         """Start an adaptation on ``task`` (:meth:`adapt`): the Learner as it was before the
         first adaptation (weights, optimizer state and SAC's entropy temperature, so
         adaptations never build on each other), then the deployed meta weights
@@ -446,7 +465,13 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         :meth:`adapt_more` ends with one more charge; ``self.gate`` keeps every charge
         (``"history"``, each row with ``"episodes"``, the episodes trained before it) and
         the best weights and charge by :func:`gate_rank` (``"best"``; ties go to the later
-        weights). Without the gate ``self.gate`` is None."""
+        weights). Without the gate ``self.gate`` is None.
+
+        ``seed`` (default: the config's seed) seeds the adaptation's own randomness: the
+        replay buffer's sampling, and the env's generator at the first episode, which later
+        episodes continue (so their start SOCs differ where the task gives a range). With
+        torch's global generator seeded too (the policy explores with it), an adaptation
+        repeats exactly, whatever ran before it in the process."""
         if self._adaptation_start is None:
             # The Learner's state leaves out SAC's alpha; it starts every adaptation too.
             self._adaptation_start = (self.learner_group.get_state(), entropy_temperatures(self))
@@ -457,7 +482,9 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         else:
             sync_weights(self, force=True)
         self.set_task(task)
-        self._adaptation_buffer = copy.deepcopy(self._empty_buffer)
+        seed = int(self.config.seed or 0) if seed is None else int(seed)
+        self._adaptation_buffer = self._new_buffer(seed, ADAPTATION_STREAM)
+        self._adaptation_env_seed: int | None = seed  # the first episode's; later ones go on
         self.gate = None
         if gate:
             self.gate = {"best": None, "history": []}
@@ -500,10 +527,13 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         if buffer is None:
             raise RuntimeError("call begin_adaptation(task) first")
         steps = updates = 0
-        returns = []
+        returns, initial_socs = [], []
         for _ in range(max(int(num_episodes), 0)):
-            episodes = self.env_runner.sample(num_episodes=1, explore=True)
+            # RLlib would reseed the env at every call, and every episode would start alike.
+            episodes = self.env_runner.sample(num_episodes=1, explore=True, env_seed=self._adaptation_env_seed)
+            self._adaptation_env_seed = None
             buffer.add(episodes)
+            initial_socs += [float(e.get_infos(0)["soc"]) for e in episodes]
             n = int(sum(len(e) for e in episodes))
             steps += n
             returns += [e.get_return() for e in episodes]
@@ -513,7 +543,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             if self.gate is not None:
                 self._gate_charge()
         return {"episodes": len(returns), "env_steps": steps, "updates": updates,
-                "mean_return": float(np.mean(returns)) if returns else float("nan")}
+                "mean_return": float(np.mean(returns)) if returns else float("nan"), "initial_socs": initial_socs}
 
     def restore_meta(self) -> None:
         """The deployed meta weights (:meth:`deployed_weights`) back into the Learner and

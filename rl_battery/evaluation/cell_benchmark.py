@@ -90,7 +90,8 @@ def policy_row(module, parameter_set: str, env_config: dict[str, Any], *, initia
 
 
 def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *, from_meta: bool,
-                     updates_per_step: float = 1.0, initial_soc: float = 0.1, gate: bool = False) -> list[dict]:
+                     updates_per_step: float = 1.0, initial_soc: float = 0.1, gate: bool = False,
+                     seed: int | None = None) -> list[dict]:
     """The deterministic charge on ``parameter_set`` after each k in ``ks`` episodes of
     online SAC (:meth:`rl_battery.algorithms.reptile.Reptile.adapt`), from the algorithm's
     meta weights (``from_meta``) or from its present weights (a fresh algorithm: SAC from
@@ -100,11 +101,13 @@ def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *
     With ``gate`` the adaptation is gated (``Reptile.begin_adaptation``: one charge after
     every episode, from the algorithm's ``meta_check_initial_soc``, which must then equal
     ``initial_soc``), and the row at k is the best of the charges after 0..k episodes: the
-    policy the gate deploys. Learning is the same with and without the gate.
+    policy the gate deploys. Learning is the same with and without the gate. ``seed``: the
+    adaptation's seed (``Reptile.begin_adaptation``).
 
     Returns:
         One row per k: the metrics row plus ``k``, ``adaptation_env_steps``,
-        ``adaptation_updates`` and ``adaptation_return`` (mean over the new episodes);
+        ``adaptation_updates``, ``adaptation_return`` (mean over the new episodes) and
+        ``adaptation_initial_socs`` (the start SOC of every episode so far);
         gated, also ``gate_episodes`` (the episodes the deployed weights had trained) and
         ``latest`` (the metrics row of the weights after k episodes, the ungated row).
 
@@ -114,16 +117,17 @@ def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *
     if gate and abs(float(algo.config.meta_check_initial_soc) - initial_soc) > 1e-12:
         raise ValueError(f"the gate charges from meta_check_initial_soc = {algo.config.meta_check_initial_soc}, "
                          f"the curve from initial_soc = {initial_soc}")
-    rows, done, steps, updates = [], 0, 0, 0
+    rows, done, steps, updates, socs = [], 0, 0, 0, []
     # The whole task, so nothing of the last meta-training task (its ambient temperature,
     # its diffusivity scale) carries over into the adaptation episodes.
     task = CellFastCharge.configured_task(env_config, parameter_set)
-    algo.begin_adaptation(task, start_from_meta=from_meta, gate=gate)
+    algo.begin_adaptation(task, start_from_meta=from_meta, gate=gate, seed=seed)
     for k in sorted(set(int(k) for k in ks)):
         stats = algo.adapt_more(k - done, updates_per_step=updates_per_step)
         done, steps, updates = k, steps + stats["env_steps"], updates + stats["updates"]
+        socs += stats["initial_socs"]
         extra = dict(k=k, adaptation_env_steps=steps, adaptation_updates=updates,
-                     adaptation_return=stats["mean_return"])
+                     adaptation_return=stats["mean_return"], adaptation_initial_socs=list(socs))
         if gate:
             best = algo.gate["best"]["row"]
             rows.append(dict(_row(best), **extra, gate_episodes=int(best["episodes"]),
@@ -146,8 +150,9 @@ def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
     """``{set: {seed: adaptation_curve rows}}`` of a Reptile checkpoint's meta weights
     (``gate``: gated adaptation).
 
-    The seed sets torch's and NumPy's global generators of this process before each curve
-    (the local env runner explores with them), so one seed's curve repeats."""
+    The seed is each curve's adaptation seed and sets torch's and NumPy's global generators
+    before it (the local env runner explores with torch's), so one seed's curve repeats,
+    whatever ran before it."""
     import numpy as np
     import torch
 
@@ -164,7 +169,8 @@ def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
                 torch.manual_seed(seed)
                 np.random.seed(seed)
                 out.setdefault(name, {})[seed] = adaptation_curve(algo, name, env_config, ks, from_meta=True,
-                                                                  updates_per_step=updates_per_step, gate=gate)
+                                                                  updates_per_step=updates_per_step, gate=gate,
+                                                                  seed=seed)
         return out
     finally:
         algo.stop()
@@ -186,7 +192,8 @@ def scratch_curves(config, sets, ks, seeds, env_config: dict[str, Any], *,
                 torch.manual_seed(seed)
                 np.random.seed(seed)
                 out.setdefault(name, {})[seed] = adaptation_curve(algo, name, env_config, ks, from_meta=True,
-                                                                  updates_per_step=updates_per_step, gate=gate)
+                                                                  updates_per_step=updates_per_step, gate=gate,
+                                                                  seed=seed)
         finally:
             algo.stop()
     return out
