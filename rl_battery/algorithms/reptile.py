@@ -70,7 +70,6 @@ from ray.rllib.utils.schedules.piecewise_schedule import PiecewiseSchedule
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
 
-from rl_battery.algorithms.callbacks import seed_replay_buffer
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
@@ -80,9 +79,6 @@ from rl_battery.envs.metrics import stopped_short
 from rl_battery.envs.rollout import run_episode
 from rl_battery.sim.cell import DIFFUSIVITY_SCALE_RANGE
 from rl_battery.sim.parameters import SUPPORTED_PARAMETER_SETS
-
-#: Replay stream of an adaptation's seed (meta-training's task buffers use the set's index).
-ADAPTATION_STREAM = 100
 
 
 def _schedule_points(meta_lr) -> list[tuple[int, float]]:
@@ -303,13 +299,13 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.env_runner_group.foreach_env_runner(lambda runner: runner.set_battery_state(task=dict(task)),
                                                  local_env_runner=True)
 
-    def _new_buffer(self, seed: int, stream: int) -> Any:
-        """An empty replay buffer of the config's kind sampling from stream ``stream`` of
-        ``seed`` (:func:`rl_battery.algorithms.callbacks.seed_replay_buffer`): a
-        meta-training task's buffer from the set's index, an adaptation's from
-        :data:`ADAPTATION_STREAM`."""
+    def _new_buffer(self, entropy) -> Any:
+        """An empty replay buffer of the config's kind sampling from
+        ``numpy.random.default_rng(entropy)``: a meta-training task's buffer from (config
+        seed, the set's index), an adaptation's from its seed (the README's benchmarks
+        were measured so)."""
         buffer = copy.deepcopy(self._empty_buffer)
-        seed_replay_buffer(buffer, seed, stream)
+        buffer.rng = np.random.default_rng(entropy)
         return buffer
 
     def _load(self, weights: dict) -> None:
@@ -325,7 +321,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.set_task(task)
         name = task["parameter_set"]
         if name not in self._buffers:
-            self._buffers[name] = self._new_buffer(int(cfg.seed or 0), SUPPORTED_PARAMETER_SETS.index(name))
+            self._buffers[name] = self._new_buffer((int(cfg.seed or 0), SUPPORTED_PARAMETER_SETS.index(name)))
         buffer = self._buffers[name]
         on_task = other_task = 0
         for _ in range(int(cfg.inner_steps)):
@@ -483,7 +479,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             sync_weights(self, force=True)
         self.set_task(task)
         seed = int(self.config.seed or 0) if seed is None else int(seed)
-        self._adaptation_buffer = self._new_buffer(seed, ADAPTATION_STREAM)
+        self._adaptation_buffer = self._new_buffer(seed)
         self._adaptation_env_seed: int | None = seed  # the first episode's; later ones go on
         self.gate = None
         if gate:
