@@ -35,8 +35,9 @@ class BatteryMetricsCallback(RLlibCallback):
 REPLAY_STREAM = 2
 
 
-def seed_replay_buffer(buffer, seed: int | None, stream: int = REPLAY_STREAM) -> None:
-    """Make ``buffer`` sample from ``numpy.random.default_rng((seed, stream))``.
+def seed_replay_buffer(buffer, seed: int | None, stream: int | None = REPLAY_STREAM) -> None:
+    """Make ``buffer`` sample from ``numpy.random.default_rng((seed, stream))``, or from
+    ``default_rng(seed)`` with ``stream`` None.
 
     RLlib's ``EpisodeReplayBuffer`` (and ``PrioritizedEpisodeReplayBuffer``) in Ray 2.60
     draws its minibatches from ``np.random.default_rng(seed=None)``, OS entropy, whatever
@@ -46,7 +47,7 @@ def seed_replay_buffer(buffer, seed: int | None, stream: int = REPLAY_STREAM) ->
     samples from the start of the stream again.
     """
     if seed is not None and buffer is not None and hasattr(buffer, "rng"):
-        buffer.rng = np.random.default_rng((int(seed), int(stream)))
+        buffer.rng = np.random.default_rng(int(seed) if stream is None else (int(seed), int(stream)))
 
 
 class SeededReplayCallback(RLlibCallback):

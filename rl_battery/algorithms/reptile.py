@@ -70,6 +70,7 @@ from ray.rllib.utils.schedules.piecewise_schedule import PiecewiseSchedule
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, ENV_RUNNER_SAMPLING_TIMER, NUM_ENV_STEPS_SAMPLED_LIFETIME, TIMERS
 
+from rl_battery.algorithms.callbacks import seed_replay_buffer
 from rl_battery.algorithms.deterministic import deterministic_policy
 from rl_battery.algorithms.env_runner import BatteryEnvRunner
 from rl_battery.algorithms.updates import (CheckpointsEntropyTemperature, entropy_temperatures, sac_updates,
@@ -273,6 +274,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.task: dict[str, Any] | None = None
         self.task_counts: dict[str, int] = {}
         self._adaptation_buffer = None
+        self._adaptation_env_seed: int | None = None
         self._adaptation_start = None
         self.deployed: dict[str, Any] | None = None  # {"weights", "record"} of the check
         self._check_envs: dict[str, Any] = {}
@@ -299,13 +301,13 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.env_runner_group.foreach_env_runner(lambda runner: runner.set_battery_state(task=dict(task)),
                                                  local_env_runner=True)
 
-    def _new_buffer(self, entropy) -> Any:
-        """An empty replay buffer of the config's kind sampling from
-        ``numpy.random.default_rng(entropy)``: a meta-training task's buffer from (config
-        seed, the set's index), an adaptation's from its seed (the README's benchmarks
-        were measured so)."""
+    def _new_buffer(self, seed: int, stream: int | None) -> Any:
+        """An empty replay buffer of the config's kind, seeded by
+        :func:`rl_battery.algorithms.callbacks.seed_replay_buffer`: a meta-training task's
+        from (config seed, the set's index), an adaptation's from its seed alone (stream
+        None, as the README's benchmarks were measured)."""
         buffer = copy.deepcopy(self._empty_buffer)
-        buffer.rng = np.random.default_rng(entropy)
+        seed_replay_buffer(buffer, seed, stream)
         return buffer
 
     def _load(self, weights: dict) -> None:
@@ -321,7 +323,7 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         self.set_task(task)
         name = task["parameter_set"]
         if name not in self._buffers:
-            self._buffers[name] = self._new_buffer((int(cfg.seed or 0), SUPPORTED_PARAMETER_SETS.index(name)))
+            self._buffers[name] = self._new_buffer(int(cfg.seed or 0), SUPPORTED_PARAMETER_SETS.index(name))
         buffer = self._buffers[name]
         on_task = other_task = 0
         for _ in range(int(cfg.inner_steps)):
@@ -479,8 +481,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             sync_weights(self, force=True)
         self.set_task(task)
         seed = int(self.config.seed or 0) if seed is None else int(seed)
-        self._adaptation_buffer = self._new_buffer(seed)
-        self._adaptation_env_seed: int | None = seed  # the first episode's; later ones go on
+        self._adaptation_buffer = self._new_buffer(seed, None)
+        self._adaptation_env_seed = seed  # the first episode's; later ones go on
         self.gate = None
         if gate:
             self.gate = {"best": None, "history": []}
