@@ -137,10 +137,12 @@ def _markdown_rows(result: dict, arms: list, table: list[dict], shown: dict) -> 
 
 def report(result: dict, out: Path) -> str:
     """Table, Markdown and PNG from a result; writes bench_cell.{json,md,png}. A gated
-    result (``--gate``) gets a second table of the same runs without the gate."""
+    result (``--gate``) gets a second table of the same runs without the gate. Both end
+    with the targets, met or missed (``target_verdicts``: Reptile at k = 10, SAC from
+    scratch at k = 30, held out Reptile at k = 3), also under ``"targets"`` in the JSON."""
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import ungated
+    from rl_battery.evaluation.cell_benchmark import target_lines, target_verdicts, ungated
     from rl_battery.evaluation.report import write_report
 
     sets = result["sets"]
@@ -164,6 +166,9 @@ def report(result: dict, out: Path) -> str:
         result["table_ungated"] = _table(result, plain)
         lines += ["", "The same runs without the gate (the weights after k episodes):", ""]
         lines += _markdown_rows(result, plain, result["table_ungated"], shown)
+    result["targets"] = target_verdicts(result)
+    lines += ["", "Targets" + (" (the charges the gate deploys)" if gated else "") + ":", ""]
+    lines += target_lines(result["targets"])
     markdown = "\n".join(lines)
 
     fig, ax = plt.subplots(figsize=(10, 4.5))

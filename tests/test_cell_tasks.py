@@ -119,6 +119,49 @@ def test_ungated_curves_are_the_latest_weights_charges():
     assert ungated(plain) == plain  # rows without a latest charge stay as they are
 
 
+def test_the_benchmark_judges_its_three_targets_from_the_deployed_charges():
+    from rl_battery.evaluation.cell_benchmark import target_lines, target_verdicts
+
+    def row(k, minutes, violations=0, soc=0.8):
+        return {"k": k, "charge_time_min": minutes, "constraint_violations": violations, "final_soc": soc,
+                "episode_return": 40.0}
+
+    def references(optimum, cccv_violations=0):
+        ok = {"charge_time_min": optimum, "constraint_violations": 0, "final_soc": 0.8}
+        return {"cccv": dict(ok, constraint_violations=cccv_violations), "cc_ct_cv": ok, "lookahead": ok,
+                "optimal": ok}
+
+    result = {"sets": ["Train", "Held"], "meta_tasks": ["Train"], "env_config": {"target_soc": 0.8},
+              "references": {"Train": references(36.0), "Held": references(30.0, cccv_violations=1)},
+              "reptile_curves": {
+                  "Train": {"0": [row(0, 34.5, 2), row(10, 37.5)], "1": [row(0, 34.5, 2), row(10, 37.5)]},
+                  "Held": {"0": [row(3, 30.0), row(10, 31.5)], "1": [row(3, 20.0, soc=0.5), row(10, 31.5)]}},
+              "sac_curves": {"Train": {"0": [row(0, 50.0, 5), row(30, 39.0)]},
+                             "Held": {"0": [row(30, 33.0)]}}}
+    verdicts = target_verdicts(result)
+    zero = verdicts["zero_violations"]
+    assert zero["met"] is False
+    # the reference's breach and the meta policy's count; SAC's untrained k = 0 does not
+    assert zero["breaches"] == [{"arm": "reptile", "set": "Train", "k": 0, "violations": 4},
+                                {"arm": "cccv", "set": "Held", "k": None, "violations": 1}]
+    within = {(r["arm"], r["set"]): r for r in verdicts["within_ratio"]["rows"]}
+    assert within["reptile", "Train"]["met"] and within["reptile", "Train"]["worst_ratio"] == pytest.approx(37.5 / 36)
+    assert within["reptile", "Held"]["met"]  # 1.05x exactly is within
+    assert not within["sac", "Train"]["met"] and not within["sac", "Held"]["met"]
+    assert verdicts["within_ratio"]["met"] is False
+    # held out: one Reptile seed stopped short at k = 3 (the cut-off), so not as fast as SAC, however short its mean
+    (held,) = verdicts["held_out"]["rows"]
+    assert held["set"] == "Held" and not held["reptile"]["reached"] and held["met"] is False
+    result["reptile_curves"]["Held"]["1"][0] = row(3, 31.5)
+    assert target_verdicts(result)["held_out"]["met"] is True
+    lines = "\n".join(target_lines(target_verdicts(result)))
+    assert "Zero violations: missed" in lines and "Reptile on Train (k=0: 4 steps)" in lines
+    assert "SAC from scratch within 1.05x of the optimum at k=30: 0 of 2 sets" in lines and "1.083" in lines
+    empty = target_verdicts(dict(result, reptile_curves={}, sac_curves={}))
+    assert empty["within_ratio"]["met"] is None and empty["held_out"]["met"] is None
+    assert "not measured" in "\n".join(target_lines(empty))
+
+
 def test_a_slower_graphite_diffusivity_saturates_the_observed_particle_surface_sooner():
     """Diffusion-limited tasks (ORegan2022-like) are drawn by scaling the diffusivity; the
     observation's entry 9 is what warns of the voltage jump at a full particle surface."""

@@ -62,6 +62,131 @@ def summarize_seeds(curves: dict, k: int) -> dict[str, float]:
             "episode_return": float(sum(r["episode_return"] for r in rows) / len(rows)), "seeds": len(rows)}
 
 
+#: The cell benchmark's speed target: a learned charge within this factor of the optimum.
+TARGET_RATIO = 1.05
+#: The benchmark's reference controllers (keys of :func:`reference_rows`).
+REFERENCE_ARMS = ("cccv", "cc_ct_cv", "lookahead", "optimal")
+
+
+def _at(curves: dict, k: int, optimum_min: float, target_soc: float) -> dict[str, Any] | None:
+    """One arm's charge after k episodes on one set, as ratios to the optimum (None: not run to k)."""
+    if not evaluated_at(curves, k):
+        return None
+    s = summarize_seeds(curves, k)
+    return {"k": int(k), "ratio": s["charge_time_min"] / optimum_min,
+            "worst_ratio": s["worst_charge_time_min"] / optimum_min, "violations": int(s["violations"]),
+            "reached": not stopped_short(s["min_final_soc"], target_soc), "seeds": int(s["seeds"])}
+
+
+def target_verdicts(result: dict[str, Any], *, adapted_k: int = 10, held_out_k: int = 3, scratch_k: int = 30,
+                    ratio: float = TARGET_RATIO) -> dict[str, Any]:
+    """The cell benchmark's three targets, judged from a ``scripts/bench_cell.py`` result
+    (``sets``, ``meta_tasks``, ``env_config``, ``references``, ``reptile_curves``,
+    ``sac_curves``; gated curves are judged by the charges the gate deploys):
+
+    * ``zero_violations``: no violation step in any reference's charge or any learned
+      arm's charge at any evaluated k (SAC from scratch from k = 1: at k = 0 it is its
+      untrained initial network; Reptile's k = 0 is the meta policy, judged);
+      ``breaches`` lists the others (``{"arm", "set", "k", "violations"}``, k None for a
+      reference).
+    * ``within_ratio``: per set, Reptile after ``adapted_k`` episodes and SAC from scratch
+      after ``scratch_k``; a row is met when the charge of every seed reaches the target
+      SOC within ``ratio`` x the optimum (``worst_ratio``) without a violation.
+    * ``held_out``: per held-out set (not in ``meta_tasks``), Reptile after ``held_out_k``
+      episodes against SAC from scratch after ``scratch_k``; met when Reptile reaches the
+      target on every seed without a violation at a mean ratio no higher than SAC's.
+
+    Ratios are to the references' ``optimal`` row (where the optimum failed, that row
+    holds what the solver fell back to: the look-ahead's charge). Arms or k the result did
+    not run are left out; a target without rows has ``met`` None (not measured).
+
+    Returns:
+        ``{"zero_violations": {"met", "breaches"}, "within_ratio": {"ratio", "met",
+        "rows"}, "held_out": {"met", "rows"}}``; every ``rows`` entry carries ``met``.
+    """
+    target_soc = float(result["env_config"].get("target_soc", 0.8))
+    arms = {"reptile": result.get("reptile_curves") or {}, "sac": result.get("sac_curves") or {}}
+    breaches: list[dict[str, Any]] = []
+    within: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    for name in result["sets"]:
+        references = result["references"][name]
+        optimum = float(references["optimal"]["charge_time_min"])
+        breaches += [{"arm": arm, "set": name, "k": None, "violations": int(references[arm]["constraint_violations"])}
+                     for arm in REFERENCE_ARMS if references[arm]["constraint_violations"] > 0]
+        for arm, curves in arms.items():
+            ks = sorted({int(r["k"]) for rows in curves.get(name, {}).values() for r in rows})
+            # SAC from scratch at k = 0 is its untrained initial network: no controller to judge.
+            for k in (k for k in ks if arm == "reptile" or k > 0):
+                at = _at(curves[name], k, optimum, target_soc)
+                if at["violations"]:
+                    breaches.append({"arm": arm, "set": name, "k": k, "violations": at["violations"]})
+        for arm, k in (("reptile", adapted_k), ("sac", scratch_k)):
+            at = _at(arms[arm].get(name, {}), k, optimum, target_soc)
+            if at is not None:
+                met = at["reached"] and not at["violations"] and at["worst_ratio"] <= ratio + 1e-9
+                within.append(dict(at, arm=arm, set=name, met=bool(met)))
+        if name not in result["meta_tasks"]:
+            reptile = _at(arms["reptile"].get(name, {}), held_out_k, optimum, target_soc)
+            sac = _at(arms["sac"].get(name, {}), scratch_k, optimum, target_soc)
+            if reptile is not None and sac is not None:
+                met = reptile["reached"] and not reptile["violations"] and reptile["ratio"] <= sac["ratio"] + 1e-9
+                held.append({"set": name, "reptile": reptile, "sac": sac, "met": bool(met)})
+
+    def verdict(rows: list[dict]) -> bool | None:
+        return all(r["met"] for r in rows) if rows else None
+
+    return {"zero_violations": {"met": not breaches, "breaches": breaches},
+            "within_ratio": {"ratio": float(ratio), "met": verdict(within), "rows": within},
+            "held_out": {"met": verdict(held), "rows": held}}
+
+
+def _charge_text(at: dict[str, Any]) -> str:
+    """"1.062 (1.083), 2v, short of target": mean ratio (worst, with several seeds) and what went wrong."""
+    text = f"{at['ratio']:.3f}" + (f" ({at['worst_ratio']:.3f})" if at["seeds"] > 1 else "")
+    text += f", {at['violations']}v" if at["violations"] else ""
+    return text + ("" if at["reached"] else ", short of target")
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" + ("" if n == 1 else "s")
+
+
+def target_lines(verdicts: dict[str, Any]) -> list[str]:
+    """:func:`target_verdicts` as Markdown bullet lines: each target met, missed or not
+    measured, with the numbers of every row that misses it."""
+    def state(met: bool | None) -> str:
+        return "not measured" if met is None else ("met" if met else "missed")
+
+    names = {"reptile": "Reptile", "sac": "SAC from scratch"}
+    zero = verdicts["zero_violations"]
+    breaches: dict[tuple[str, str], list[str]] = {}
+    for b in zero["breaches"]:
+        at_k = "" if b["k"] is None else f"k={b['k']}: "
+        breaches.setdefault((names.get(b["arm"], b["arm"]), b["set"]), []).append(at_k + _steps(b["violations"]))
+    where = "; ".join(f"{arm} on {name} ({', '.join(parts)})" for (arm, name), parts in breaches.items())
+    lines = [f"- Zero violations: {state(zero['met'])}" + (f": {where}" if where else "")]
+
+    within = verdicts["within_ratio"]
+    for arm in ("reptile", "sac"):
+        rows = [r for r in within["rows"] if r["arm"] == arm]
+        if rows:
+            missed = "; ".join(f"{r['set']} {_charge_text(r)}" for r in rows if not r["met"])
+            count = f"{sum(r['met'] for r in rows)} of {len(rows)} sets" + (f"; missed on {missed}" if missed else "")
+            lines.append(f"- {names[arm]} within {within['ratio']:.2f}x of the optimum at k={rows[0]['k']}: {count}")
+    if not within["rows"]:
+        lines.append(f"- Within {within['ratio']:.2f}x of the optimum: not measured")
+
+    held = verdicts["held_out"]
+    if not held["rows"]:
+        return lines + ["- Held out, Reptile as fast as SAC from scratch: not measured"]
+    first = held["rows"][0]
+    sets = "; ".join(f"{r['set']} {_charge_text(r['reptile'])} against {_charge_text(r['sac'])} "
+                     f"({'met' if r['met'] else 'missed'})" for r in held["rows"])
+    return lines + [f"- Held out, Reptile at k={first['reptile']['k']} as fast as SAC from scratch at "
+                    f"k={first['sac']['k']}: {state(held['met'])}: {sets}"]
+
+
 def reference_rows(parameter_set: str, env_config: dict[str, Any], *, initial_soc: float = 0.1,
                    optimum: bool = True) -> dict[str, dict]:
     """The reference controllers and (``optimum``) the optimal charge on one set:
