@@ -142,7 +142,8 @@ def target_verdicts(result: dict[str, Any], *, adapted_k: int = 10, held_out_k: 
 
 
 def _charge_text(at: dict[str, Any]) -> str:
-    """"1.062 (1.083), 2v, short of target": mean ratio (worst, with several seeds) and what went wrong."""
+    """One charge as text, e.g. "1.062 (1.083), 2v, short of target": the mean ratio, the worst
+    seed's (with several seeds), violation steps and a charge that stopped short."""
     text = f"{at['ratio']:.3f}" + (f" ({at['worst_ratio']:.3f})" if at["seeds"] > 1 else "")
     text += f", {at['violations']}v" if at["violations"] else ""
     return text + ("" if at["reached"] else ", short of target")
