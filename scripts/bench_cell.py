@@ -82,28 +82,27 @@ def _join(paths: list[str]) -> dict:
 
 def _table(result: dict, arms: list) -> list[dict]:
     """One row per set: the references' times and ratios, each arm's at each k."""
-    from rl_battery.evaluation.cell_benchmark import evaluated_at, summarize_seeds
+    from rl_battery.evaluation.cell_benchmark import REFERENCE_ARMS, charge_at
 
     sets, references = result["sets"], result["references"]
+    target = float(result["env_config"].get("target_soc", 0.8))
     table = []
     for name in sets:
         ref = references[name]
         opt = ref["optimal"]["charge_time_min"]
         row = {"set": name, "split": "train" if name in result["meta_tasks"] else "held-out",
-               **{f"{arm}_min": ref[arm]["charge_time_min"] for arm in ("cccv", "cc_ct_cv", "lookahead", "optimal")},
-               "reference_violations": int(sum(ref[a]["constraint_violations"]
-                                               for a in ("cccv", "cc_ct_cv", "lookahead", "optimal"))),
+               **{f"{arm}_min": ref[arm]["charge_time_min"] for arm in REFERENCE_ARMS},
+               "reference_violations": int(sum(ref[a]["constraint_violations"] for a in REFERENCE_ARMS)),
                "optimal_status": ref["optimal"]["status"]}
         for arm in ("cccv", "cc_ct_cv", "lookahead"):
             row[f"{arm}_ratio"] = row[f"{arm}_min"] / opt
         for arm, _, curves, ks in arms:
             for k in ks:
-                if not evaluated_at(curves.get(name, {}), k):
-                    continue
-                s = summarize_seeds(curves[name], k)
-                row.update({f"{arm}_k{k}_min": s["charge_time_min"], f"{arm}_k{k}_ratio": s["charge_time_min"] / opt,
-                            f"{arm}_k{k}_worst_ratio": s["worst_charge_time_min"] / opt,
-                            f"{arm}_k{k}_violations": s["violations"], f"{arm}_k{k}_min_soc": s["min_final_soc"]})
+                at = charge_at(curves.get(name, {}), k, opt, target)
+                if at is not None:
+                    row.update({f"{arm}_k{k}_min": at["charge_time_min"], f"{arm}_k{k}_ratio": at["ratio"],
+                                f"{arm}_k{k}_worst_ratio": at["worst_ratio"],
+                                f"{arm}_k{k}_violations": at["violations"], f"{arm}_k{k}_min_soc": at["min_final_soc"]})
         table.append(row)
     return table
 

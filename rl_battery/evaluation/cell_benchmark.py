@@ -68,14 +68,18 @@ TARGET_RATIO = 1.05
 REFERENCE_ARMS = ("cccv", "cc_ct_cv", "lookahead", "optimal")
 
 
-def _at(curves: dict, k: int, optimum_min: float, target_soc: float) -> dict[str, Any] | None:
-    """One arm's charge after k episodes on one set, as ratios to the optimum (None: not run to k)."""
+def charge_at(curves: dict, k: int, optimum_min: float, target_soc: float) -> dict[str, Any] | None:
+    """One arm's charge on one set after k episodes (``{seed: adaptation_curve rows}``),
+    over the seeds run to k: ``charge_time_min`` (mean), ``ratio`` and ``worst_ratio`` to
+    the optimum, ``violations`` (summed), ``min_final_soc``, ``reached`` (every seed got
+    to ``target_soc``), ``seeds`` and ``k``. None: no seed was run to k."""
     if not evaluated_at(curves, k):
         return None
     s = summarize_seeds(curves, k)
-    return {"k": int(k), "ratio": s["charge_time_min"] / optimum_min,
+    return {"k": int(k), "charge_time_min": s["charge_time_min"], "ratio": s["charge_time_min"] / optimum_min,
             "worst_ratio": s["worst_charge_time_min"] / optimum_min, "violations": int(s["violations"]),
-            "reached": not stopped_short(s["min_final_soc"], target_soc), "seeds": int(s["seeds"])}
+            "min_final_soc": s["min_final_soc"], "reached": not stopped_short(s["min_final_soc"], target_soc),
+            "seeds": int(s["seeds"])}
 
 
 def target_verdicts(result: dict[str, Any], *, adapted_k: int = 10, held_out_k: int = 3, scratch_k: int = 30,
@@ -118,17 +122,17 @@ def target_verdicts(result: dict[str, Any], *, adapted_k: int = 10, held_out_k: 
             ks = sorted({int(r["k"]) for rows in curves.get(name, {}).values() for r in rows})
             # SAC from scratch at k = 0 is its untrained initial network: no controller to judge.
             for k in (k for k in ks if arm == "reptile" or k > 0):
-                at = _at(curves[name], k, optimum, target_soc)
+                at = charge_at(curves[name], k, optimum, target_soc)
                 if at["violations"]:
                     breaches.append({"arm": arm, "set": name, "k": k, "violations": at["violations"]})
         for arm, k in (("reptile", adapted_k), ("sac", scratch_k)):
-            at = _at(arms[arm].get(name, {}), k, optimum, target_soc)
+            at = charge_at(arms[arm].get(name, {}), k, optimum, target_soc)
             if at is not None:
                 met = at["reached"] and not at["violations"] and at["worst_ratio"] <= ratio + 1e-9
                 within.append(dict(at, arm=arm, set=name, met=bool(met)))
         if name not in result["meta_tasks"]:
-            reptile = _at(arms["reptile"].get(name, {}), held_out_k, optimum, target_soc)
-            sac = _at(arms["sac"].get(name, {}), scratch_k, optimum, target_soc)
+            reptile = charge_at(arms["reptile"].get(name, {}), held_out_k, optimum, target_soc)
+            sac = charge_at(arms["sac"].get(name, {}), scratch_k, optimum, target_soc)
             if reptile is not None and sac is not None:
                 met = reptile["reached"] and not reptile["violations"] and reptile["ratio"] <= sac["ratio"] + 1e-9
                 held.append({"set": name, "reptile": reptile, "sac": sac, "met": bool(met)})
