@@ -41,8 +41,8 @@ def main() -> None:
 
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import (evaluated_at, reference_rows, reptile_curves, scratch_curves,
-                                                      short_of_target, summarize_seeds)
+    from rl_battery.evaluation.cell_benchmark import (charge_at, reference_rows, reptile_curves, scratch_curves,
+                                                      short_of_target)
     from rl_battery.evaluation.report import write_report
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
@@ -76,21 +76,17 @@ def main() -> None:
     if missing:
         raise SystemExit(f"no references or curves for {missing}")
 
+    target = float(env_config.get("target_soc", 0.8))
     table = []
     for name in sets:
         opt = references[name]["optimal"]["charge_time_min"]
         for k in sorted(set(ks["reptile"]) | set(ks["sac"])):
             row = {"set": name, "k": k, "optimal_min": opt, "lookahead_min": references[name]["lookahead"]["charge_time_min"]}
             for arm, curves in arms.items():
-                if not evaluated_at(curves[name], k):
-                    row.update({f"{arm}_{key}": None for key in ("min", "ratio", "worst_ratio", "violations",
-                                                                 "min_final_soc", "return")})
-                    continue
-                m = summarize_seeds(curves[name], k)
-                row.update({f"{arm}_min": m["charge_time_min"], f"{arm}_ratio": m["charge_time_min"] / opt,
-                            f"{arm}_worst_ratio": m["worst_charge_time_min"] / opt,
-                            f"{arm}_violations": m["violations"], f"{arm}_min_final_soc": m["min_final_soc"],
-                            f"{arm}_return": m["episode_return"]})
+                at = charge_at(curves[name], k, opt, target) or {}
+                row.update({f"{arm}_{key}": at.get(field) for key, field in (
+                    ("min", "charge_time_min"), ("ratio", "ratio"), ("worst_ratio", "worst_ratio"),
+                    ("violations", "violations"), ("min_final_soc", "min_final_soc"), ("return", "episode_return"))})
             table.append(row)
     result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": ks,
               "updates_per_step": args.updates_per_step,

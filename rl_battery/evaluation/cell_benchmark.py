@@ -72,14 +72,15 @@ def charge_at(curves: dict, k: int, optimum_min: float, target_soc: float) -> di
     """One arm's charge on one set after k episodes (``{seed: adaptation_curve rows}``),
     over the seeds run to k: ``charge_time_min`` (mean), ``ratio`` and ``worst_ratio`` to
     the optimum, ``violations`` (summed), ``min_final_soc``, ``reached`` (every seed got
-    to ``target_soc``), ``seeds`` and ``k``. None: no seed was run to k."""
+    to ``target_soc``), ``episode_return`` (mean), ``seeds`` and ``k``. None: no seed was
+    run to k."""
     if not evaluated_at(curves, k):
         return None
     s = summarize_seeds(curves, k)
     return {"k": int(k), "charge_time_min": s["charge_time_min"], "ratio": s["charge_time_min"] / optimum_min,
             "worst_ratio": s["worst_charge_time_min"] / optimum_min, "violations": int(s["violations"]),
             "min_final_soc": s["min_final_soc"], "reached": not stopped_short(s["min_final_soc"], target_soc),
-            "seeds": int(s["seeds"])}
+            "episode_return": s["episode_return"], "seeds": int(s["seeds"])}
 
 
 def target_verdicts(result: dict[str, Any], *, adapted_k: int = 10, held_out_k: int = 3, scratch_k: int = 30,
