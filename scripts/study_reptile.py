@@ -8,8 +8,8 @@
 
 On each held-out set (not among the experiment's meta_tasks), the checkpoint's meta weights
 and a fresh SAC of the same configuration each run online SAC for k episodes (the same
-procedure, episodes and updates: ``Reptile.adapt``); after each k the deterministic policy
-charges 10 -> 80 % SOC. Reported per k: charge time, ratio to the optimum, violations and
+procedure and episodes, ``Reptile.adapt``; each arm with its own updates per env step, as
+in ``bench_cell.py``); after each k the deterministic policy charges 10 -> 80 % SOC. Reported per k: charge time, ratio to the optimum, violations and
 the adaptation episodes' return, mean over seeds. The target: Reptile after <= 3 episodes
 as fast as SAC from scratch after 30. Writes study_reptile.json, .md and .png (atomically).
 """
@@ -33,16 +33,17 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 5, 10, 30], help="both arms (own runs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--updates-per-step", type=float, default=4.0,
-                        help="SAC updates per adaptation env step, both arms (own runs) (default 4: with 1, SAC from "
-                             "scratch was 1.17-1.25x the optimum after 60-100 episodes on Chen2020)")
+                        help="SAC updates per adaptation env step of Reptile (own runs; as bench_cell.py)")
+    parser.add_argument("--sac-updates-per-step", type=float, default=8.0,
+                        help="SAC updates per env step of SAC from scratch (own runs; as bench_cell.py)")
     parser.add_argument("--references-from", default=None, help="reuse the optimum of an earlier bench_cell.json")
     parser.add_argument("--out", default="bench_results/study_reptile")
     args = parser.parse_args()
 
     import matplotlib.pyplot as plt
 
-    from rl_battery.evaluation.cell_benchmark import (charge_at, reference_rows, reptile_curves, scratch_curves,
-                                                      short_of_target)
+    from rl_battery.evaluation.cell_benchmark import (charge_at, join_runs, reference_rows, reptile_curves,
+                                                      scratch_curves, short_of_target)
     from rl_battery.evaluation.report import write_report
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
@@ -58,7 +59,9 @@ def main() -> None:
         arms = {"reptile": bench["reptile_curves"], "sac": bench["sac_curves"]}
         ks = {"reptile": bench["k"], "sac": bench.get("sac_k", bench["k"])}
         args.seeds = bench["seeds"]
-        args.updates_per_step = bench.get("updates_per_step", 1.0)  # files from before the option: 1
+        # each arm's updates as the file used them (files from before the per-arm option had one)
+        alike = join_runs([bench])
+        args.updates_per_step, args.sac_updates_per_step = alike["updates_per_step"], alike["sac_updates_per_step"]
     else:
         if not args.reptile:
             raise SystemExit("give --reptile CHECKPOINT or --curves-from bench_cell.json")
@@ -67,11 +70,12 @@ def main() -> None:
         else:
             references = {s: reference_rows(s, env_config) for s in sets}
         ks = {"reptile": args.k, "sac": args.k}
-        ups = args.updates_per_step
-        arms = {"reptile": reptile_curves(args.reptile, sets, args.k, args.seeds, env_config, updates_per_step=ups),
+        arms = {"reptile": reptile_curves(args.reptile, sets, args.k, args.seeds, env_config,
+                                          updates_per_step=args.updates_per_step),
                 "sac": scratch_curves(build_algorithm_config(spec, experiment="cell_reptile",
                                                              project_root=Path(args.out)),
-                                      sets, args.k, args.seeds, env_config, updates_per_step=ups)}
+                                      sets, args.k, args.seeds, env_config,
+                                      updates_per_step=args.sac_updates_per_step)}
     missing = [s for s in sets if s not in references or any(s not in curves for curves in arms.values())]
     if missing:
         raise SystemExit(f"no references or curves for {missing}")
@@ -89,7 +93,7 @@ def main() -> None:
                     ("violations", "violations"), ("min_final_soc", "min_final_soc"), ("return", "episode_return"))})
             table.append(row)
     result = {"reptile_checkpoint": args.reptile, "sets": sets, "meta_tasks": meta_tasks, "k": ks,
-              "updates_per_step": args.updates_per_step,
+              "updates_per_step": args.updates_per_step, "sac_updates_per_step": args.sac_updates_per_step,
               "seeds": args.seeds, "env_config": env_config, "references": {s: references[s] for s in sets},
               "curves": {arm: {s: curves[s] for s in sets} for arm, curves in arms.items()},
               "table": table, "wall_time_s": time.time() - start}

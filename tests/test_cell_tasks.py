@@ -106,6 +106,34 @@ def test_joined_seeds_are_summarized_over_the_seeds_run_to_k():
         summarize_seeds(curves, 5)
 
 
+def test_runs_join_per_arm_only_when_each_arm_adapted_alike():
+    from rl_battery.evaluation.cell_benchmark import join_runs
+
+    def run(seed, *, reptile, sac_k, ups, sac_ups=None):
+        row = {"k": 0, "charge_time_min": 40.0, "constraint_violations": 0, "final_soc": 0.8}
+        out = {"sets": ["Chen2020"], "seeds": [seed], "k": [0], "sac_k": sac_k, "gate": True,
+               "references": {"Chen2020": {}}, "updates_per_step": ups,
+               "reptile_checkpoint": "ckpt" if reptile else None,
+               "reptile_curves": {"Chen2020": {str(seed): [row]}} if reptile else {},
+               "sac_curves": {"Chen2020": {str(seed): [dict(row, k=k) for k in sac_k]}}}
+        if sac_ups is not None:
+            out["sac_updates_per_step"] = sac_ups
+        return out
+
+    reptile_runs = [run(0, reptile=True, sac_k=[0], ups=4.0), run(1, reptile=True, sac_k=[0], ups=4.0)]
+    old_sac_run = run(0, reptile=False, sac_k=[0, 30], ups=8.0)  # one value for both arms, before the option
+    joined = join_runs([*reptile_runs, old_sac_run])
+    assert (joined["updates_per_step"], joined["sac_updates_per_step"]) == (4.0, 8.0)
+    assert sorted(joined["reptile_curves"]["Chen2020"]) == ["0", "1"] and joined["sac_k"] == [0, 30]
+    assert joined["reptile_checkpoint"] == "ckpt" and joined["seeds"] == [0, 1]
+    with pytest.raises(ValueError, match="reptile runs"):
+        join_runs([*reptile_runs, run(2, reptile=True, sac_k=[0], ups=8.0)])
+    with pytest.raises(ValueError, match="sac runs"):
+        join_runs([*reptile_runs, old_sac_run, run(1, reptile=False, sac_k=[30], ups=4.0, sac_ups=4.0)])
+    with pytest.raises(ValueError, match="gated"):
+        join_runs([*reptile_runs, dict(old_sac_run, gate=False)])
+
+
 def test_ungated_curves_are_the_latest_weights_charges():
     from rl_battery.evaluation.cell_benchmark import summarize_seeds, ungated
 

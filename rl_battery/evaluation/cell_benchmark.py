@@ -269,6 +269,53 @@ def adaptation_curve(algo, parameter_set: str, env_config: dict[str, Any], ks, *
     return rows
 
 
+def arm_updates_per_step(run: dict[str, Any], arm: str) -> float | None:
+    """The SAC updates per adaptation env step a ``bench_cell.json`` run used for ``arm``
+    ("reptile" or "sac"), or None where the run has no updates to compare: no curves of
+    that arm, or SAC only at k = 0 (its untrained weights).
+
+    Runs from before the per-arm option carry one ``updates_per_step`` for both arms (and
+    from before that option, 1)."""
+    shared = float(run.get("updates_per_step", 1.0))
+    if arm == "reptile":
+        return shared if run.get("reptile_curves") else None
+    if not run.get("sac_curves") or max(run.get("sac_k") or [0]) == 0:
+        return None
+    return float(run.get("sac_updates_per_step", shared))
+
+
+def join_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``bench_cell.json`` result from runs of different seeds, sets or arms (a later
+    run wins per set and seed). The k lists are the union; a set a run did not cover at
+    some k shows "-" there.
+
+    Raises:
+        ValueError: the runs' adaptation of one arm used different updates per env step
+            (:func:`arm_updates_per_step`), or gated and ungated runs are mixed.
+    """
+    result = dict(runs[0])
+    for arm, key in (("reptile", "updates_per_step"), ("sac", "sac_updates_per_step")):
+        ups = {u for u in (arm_updates_per_step(run, arm) for run in runs) if u is not None}
+        if len(ups) > 1:
+            raise ValueError(f"the {arm} runs used different updates per env step {sorted(ups)}: not one table")
+        result[key] = ups.pop() if ups else None
+    if len({bool(run.get("gate")) for run in runs}) > 1:
+        raise ValueError("gated and ungated adaptation mixed: not one table")
+    result["sets"] = list(dict.fromkeys(s for run in runs for s in run["sets"]))
+    result["references"] = {k: v for run in runs for k, v in run["references"].items()}
+    for key in ("k", "sac_k"):
+        result[key] = sorted({k for run in runs for k in run[key]})
+    for arm in ("reptile_curves", "sac_curves"):
+        merged: dict = {}
+        for run in runs:
+            for name, by_seed in run[arm].items():
+                merged.setdefault(name, {}).update(by_seed)
+        result[arm] = merged
+    result["reptile_checkpoint"] = next((run["reptile_checkpoint"] for run in runs if run["reptile_checkpoint"]), None)
+    result["seeds"] = sorted({s for run in runs for s in run["seeds"]})
+    return result
+
+
 def ungated(curves: dict) -> dict:
     """Gated ``{set: {seed: adaptation_curve rows}}`` as without the gate: each row's
     ``latest`` charge (rows without one stay as they are)."""
