@@ -132,6 +132,8 @@ def test_runs_join_per_arm_only_when_each_arm_adapted_alike():
         join_runs([*reptile_runs, old_sac_run, run(1, reptile=False, sac_k=[30], ups=4.0, sac_ups=4.0)])
     with pytest.raises(ValueError, match="gated"):
         join_runs([*reptile_runs, dict(old_sac_run, gate=False)])
+    with pytest.raises(ValueError, match=r"env configs \(keys \['surface_observation'\]\)"):
+        join_runs([*reptile_runs, dict(old_sac_run, env_config={"surface_observation": "log_margin"})])
 
 
 def test_ungated_curves_are_the_latest_weights_charges():
@@ -222,3 +224,27 @@ def test_a_slower_graphite_diffusivity_saturates_the_observed_particle_surface_s
     assert fast.task["negative_diffusivity_scale"] == 1.0
     np.testing.assert_allclose(charge(fast), obs_fast, atol=1e-6)
     assert gym.make("CellFastCharge-v0").unwrapped.observation_space.shape == (9,)  # off by default
+
+
+def test_the_log_margin_observation_is_the_surface_margin_at_the_steps_end():
+    """surface_observation="log_margin": entry 9 is -log10(1 - x) / 4 of the step's end state,
+    not the in-step maximum, so it falls when the current does; a bad value fails before any
+    simulator is built."""
+    from rl_battery.envs import CellFastCharge
+
+    config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "observe_surface_stoichiometry": True,
+              "negative_diffusivity_scale": 0.05}
+    linear = gym.make("CellFastCharge-v0", **config).unwrapped
+    log = gym.make("CellFastCharge-v0", **config, surface_observation="log_margin").unwrapped
+    for env in (linear, log):
+        env.reset(seed=0)
+    for action in (1.0, 1.0, 1.0, -1.0):  # full current, then the lowest: the surface empties
+        obs_linear = linear.step(np.array([action]))[0]
+        obs_log = log.step(np.array([action]))[0]
+        record = log.last_record
+        np.testing.assert_allclose(obs_log[:9], obs_linear[:9], atol=1e-6)  # only entry 9 differs
+        assert obs_linear[9] == pytest.approx(record.step_max_surface_stoichiometry, abs=1e-6)
+        assert obs_log[9] == pytest.approx(-np.log10(1.0 - record.surface_stoichiometry) / 4.0, rel=1e-5)
+    assert record.surface_stoichiometry < record.step_max_surface_stoichiometry - 1e-3  # the end, not the peak
+    with pytest.raises(ValueError, match="'max', 'log_margin'"):
+        CellFastCharge.check_config({"surface_observation": "log"})

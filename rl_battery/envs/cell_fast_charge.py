@@ -25,6 +25,23 @@ from rl_battery.sim.parameters import cell_ratings
 
 PLATING_SCALE_V = 0.1
 
+#: Values of ``surface_observation``: what observation entry 9 holds.
+SURFACE_OBSERVATIONS = ("max", "log_margin")
+#: The log margin's scale (-log10(1 - x) / 4) and the floor on 1 - x that keeps it finite
+#: for a saturated surface (entry 9 then reads 3).
+LOG_MARGIN_SCALE, LOG_MARGIN_FLOOR = 4.0, 1e-12
+
+
+def check_surface_observation(value: str) -> str:
+    """``value`` if it is one of :data:`SURFACE_OBSERVATIONS`.
+
+    Raises:
+        ValueError: any other value (the message lists the valid ones).
+    """
+    if value not in SURFACE_OBSERVATIONS:
+        raise ValueError(f"surface_observation must be one of {list(SURFACE_OBSERVATIONS)}, got {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class CellStepRecord(StepRecord):
@@ -35,9 +52,11 @@ class CellStepRecord(StepRecord):
             surface stoichiometry [-] (PyBaMM's "X-averaged negative particle surface
             stoichiometry"). Not a Parquet column (the record's ``as_dict`` and ``FIELDS``
             are the base class's).
+        surface_stoichiometry: the same at the end of the step [-] (not a column either).
     """
 
     step_max_surface_stoichiometry: float = float("nan")
+    surface_stoichiometry: float = float("nan")
 
 
 class CellFastCharge(FastChargeEnv):
@@ -87,7 +106,8 @@ class CellFastCharge(FastChargeEnv):
     | 6 | temperature limit [K] | 298.15 K | 20 K |
     | 7 | `max_current_A` as a C-rate [1/h] | 0 | 1 |
     | 8 | plating is a constraint (1) or not (0) | 0 | 1 |
-    | 9 | graphite surface stoichiometry, max over the step (only with ``observe_surface_stoichiometry``) | 0 | 1 |
+    | 9 | graphite surface stoichiometry x, max over the step (only with ``observe_surface_stoichiometry``) | 0 | 1 |
+    | 9 | or, with ``surface_observation="log_margin"``: -log10(1 - x) at the step's end | 0 | 4 |
 
     Entry 9 is a model state, not a measurement: on a real cell a model-based observer
     (e.g. an SPMe-based Kalman filter) would estimate it. RL fast-charging work observes
@@ -97,6 +117,17 @@ class CellFastCharge(FastChargeEnv):
     diffusion-limited cell: when the surface stoichiometry reaches 1 the voltage jumps by
     ~0.8 V within seconds, while V, T and the plating indicator give no sign one step
     before (ORegan2022 at 0.85C: 3.94 V at 1930 s, 4.7 V at 1932 s).
+
+    The cliff is logarithmic in the margin 1 - x. PyBaMM's graphite exchange-current
+    density is j0 = k c_e^0.5 c_s^0.5 (c_max - c_s)^0.5 (Butler-Volmer kinetics, e.g.
+    ``graphite_LGM50_electrolyte_exchange_current_density_Chen2020``), so the reaction
+    overpotential (2RT/F) asinh(j / 2j0) grows like -(RT/F) ln(1 - x) as the surface fills.
+    On ORegan2022 along the look-ahead's charge the steps that keep the limits end at
+    1 - x = 2e-4 to 1e-2, while 10 % more current saturates the surface (1 - x = 1.3e-6,
+    the cut-off at 4.7 V): as x (the default, ``surface_observation="max"``) these states
+    differ by about 1e-3, as -log10(1 - x) they read 2 to 3.7 against 5.9. The log margin is
+    taken at the step's end, the state the next step starts from; the maximum over the step
+    includes its start, so after a lower current it repeats the previous step's value.
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V)) - w_T * max(0, T_max - T_lim)
@@ -124,7 +155,8 @@ class CellFastCharge(FastChargeEnv):
     valid ones), ``min_c_rate`` (0.2) and ``max_c_rate`` (1.5) [1/h],
     ``negative_diffusivity_scale`` (1: the set as published; a factor in [0.001, 10] on its
     graphite diffusivity, see :class:`rl_battery.sim.CellSimulator`),
-    ``observe_surface_stoichiometry`` (False; see Observation Space), and every field of
+    ``observe_surface_stoichiometry`` (False; see Observation Space), ``surface_observation``
+    ("max" or "log_margin": entry 9's form; other values raise `ValueError`), and every field of
     :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` /
     ``max_current_A`` (default: the C-rates times the set's nominal capacity),
     ``target_soc`` (0.8), ``initial_soc`` (0.1), ``max_steps`` (60), ``dt_s`` (90),
@@ -159,12 +191,19 @@ class CellFastCharge(FastChargeEnv):
                 "max_current_A": max_c_rate * ratings.nominal_capacity_Ah,
                 "voltage_limit_V": ratings.upper_voltage_cutoff_V}
 
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        super().check_config(config)
+        check_surface_observation(config.get("surface_observation", "max"))
+
     def _configure(self, *, parameter_set: str = "Chen2020", min_c_rate: float = 0.2, max_c_rate: float = 1.5,
-                   negative_diffusivity_scale: float = 1.0, observe_surface_stoichiometry: bool = False) -> None:
+                   negative_diffusivity_scale: float = 1.0, observe_surface_stoichiometry: bool = False,
+                   surface_observation: str = "max") -> None:
         self._c_rates = (float(min_c_rate), float(max_c_rate))
         self._simulators: dict[str, CellSimulator] = {}
         self._diffusivity_scale = check_diffusivity_scale(negative_diffusivity_scale)
         self._observe_surface = bool(observe_surface_stoichiometry)
+        self._surface_log_margin = check_surface_observation(surface_observation) == "log_margin"
         size = 10 if self._observe_surface else 9
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(size,), dtype=np.float32)
         self._use_set(parameter_set)
@@ -242,6 +281,7 @@ class CellFastCharge(FastChargeEnv):
             cell_soh=np.ones(1), cell_capacity_Ah=np.array([self.sim.nominal_capacity_Ah]),
             cell_contact_resistance_Ohm=np.zeros(1), event=r.event,
             step_max_surface_stoichiometry=r.max_surface_stoichiometry,
+            surface_stoichiometry=r.surface_stoichiometry,
         )
 
     def observation_limits(self, *, voltage_margin_V: float = 0.0,
@@ -257,7 +297,7 @@ class CellFastCharge(FastChargeEnv):
 
     def _observation(self, r: CellStepRecord) -> np.ndarray:
         s = self.settings
-        surface = [r.step_max_surface_stoichiometry] if self._observe_surface else []
+        surface = [self._surface_entry(r)] if self._observe_surface else []
         return self._clip_obs([
             r.soc,
             (r.pack_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
@@ -270,3 +310,9 @@ class CellFastCharge(FastChargeEnv):
             float(s.plating_is_constraint),
             *surface,
         ])
+
+    def _surface_entry(self, r: CellStepRecord) -> float:
+        """Observation entry 9 (Observation Space): x max over the step, or the log margin."""
+        if not self._surface_log_margin:
+            return r.step_max_surface_stoichiometry
+        return -np.log10(max(1.0 - r.surface_stoichiometry, LOG_MARGIN_FLOOR)) / LOG_MARGIN_SCALE

@@ -72,6 +72,7 @@ class CellStepResult:
         ocv_V: bulk open-circuit voltage at the end of the step [V].
         max_surface_stoichiometry: maximum over the step of the graphite particle's
             surface stoichiometry (:data:`SURFACE_STOICHIOMETRY`) [-], in [0, 1].
+        surface_stoichiometry: the same at the end of the step [-], in [0, 1].
         event: name of a PyBaMM event that stopped the step early (e.g. the hard voltage
             cut-off), else None. After an event the simulator must be reset.
     """
@@ -87,6 +88,7 @@ class CellStepResult:
     min_plating_potential_V: float
     ocv_V: float
     max_surface_stoichiometry: float
+    surface_stoichiometry: float
     event: str | None = None
 
 
@@ -363,6 +365,7 @@ class CellSimulator:
             min_plating_potential_V=float(np.min(plating)),
             ocv_V=float(ocv[-1]),
             max_surface_stoichiometry=float(np.max(surface)),
+            surface_stoichiometry=float(surface[-1]),
             event=event,
         )
 
