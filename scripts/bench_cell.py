@@ -3,7 +3,7 @@
     python scripts/bench_cell.py --reptile ray_results/cell_reptile/<trial>/<checkpoint> \
         [--sets ...] [--seeds 0 1 2] [--k 0 1 2 3 5 10] [--sac-k 0 1 2 3 5 10 30] [--updates-per-step 4] \
         [--sac-updates-per-step 8] [--gate] [--workers 2] [--references-from bench_results/bench_cell/bench_cell.json] \
-        [--out bench_results/bench_cell]
+        [--env-config JSON] [--out bench_results/bench_cell]
     # seeds side by side (the references once), then one table:
     python scripts/bench_cell.py --skip-learners --out R
     python scripts/bench_cell.py --reptile CKPT --seeds 0 --references-from R/bench_cell.json --out A &
@@ -20,7 +20,8 @@ it, ``--updates-per-step`` for Reptile and ``--sac-updates-per-step`` for SAC fr
 each arm's faster setting) from the Reptile checkpoint's meta weights and from scratch (a
 fresh SAC of the same configuration). ``--gate``: both arms adapt gated (each deploys the
 best of its charges after 0..k episodes; ``Reptile.begin_adaptation``).
-Every charge time is also given as a ratio to the optimum. Learned arms: mean over seeds,
+``--env-config`` benchmarks a variant of that env (its keys merged over the experiment's;
+runs of different env configs do not join). Every charge time is also given as a ratio to the optimum. Learned arms: mean over seeds,
 with the worst seed. ``scripts/study_reptile.py --curves-from`` reads the same JSON.
 Writes bench_cell.json, bench_cell.md and bench_cell.png (atomically).
 """
@@ -196,6 +197,8 @@ def main() -> None:
     parser.add_argument("--references-from", nargs="+", default=None,
                         help="reuse the references of earlier bench_cell.json files (a later file wins per set)")
     parser.add_argument("--runs-from", nargs="+", default=None, help="no computing: join earlier bench_cell.json files")
+    parser.add_argument("--env-config", type=json.loads, default={},
+                        help='JSON merged over cell_reptile\'s env_config, e.g. \'{"surface_observation": "log_margin"}\'')
     parser.add_argument("--out", default="bench_results/bench_cell")
     args = parser.parse_args()
     out = Path(args.out)
@@ -211,8 +214,15 @@ def main() -> None:
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
 
+    from rl_battery.envs import CellFastCharge
+
     spec = load_experiment("cell_reptile")
-    env_config = dict(spec.env_config)
+    env_config = {**spec.env_config, **args.env_config}
+    try:
+        CellFastCharge.check_config(env_config)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"--env-config: {error}") from None
+    spec = spec.model_copy(update={"env_config": env_config})  # SAC from scratch's env runners too
     sets = args.sets or list(SUPPORTED_PARAMETER_SETS)
     start = time.time()
     if args.references_from:
