@@ -295,10 +295,11 @@ def join_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
             charged on different env configs.
     """
     result = dict(runs[0])
-    configs = [run.get("env_config") for run in runs]
-    if any(c != configs[0] for c in configs[1:]):
-        diff = sorted({k for c in configs for k in (c or {}) if any((o or {}).get(k) != (c or {}).get(k) for o in configs)})
-        raise ValueError(f"the runs charged on different env configs (keys {diff}): not one table")
+    configs = [run.get("env_config") or {} for run in runs]
+    keys = set().union(*configs)
+    differing = sorted(k for k in keys if any(c.get(k) != configs[0].get(k) for c in configs))
+    if differing:
+        raise ValueError(f"the runs charged on different env configs (keys {differing}): not one table")
     for arm, key in (("reptile", "updates_per_step"), ("sac", "sac_updates_per_step")):
         ups = {u for u in (arm_updates_per_step(run, arm) for run in runs) if u is not None}
         if len(ups) > 1:
