@@ -21,8 +21,9 @@ each arm's faster setting) from the Reptile checkpoint's meta weights and from s
 fresh SAC of the same configuration). ``--gate``: both arms adapt gated (each deploys the
 best of its charges after 0..k episodes; ``Reptile.begin_adaptation``).
 ``--env-config`` benchmarks a variant of that env (its keys merged over the experiment's;
-runs of different env configs do not join). Every charge time is also given as a ratio to the optimum. Learned arms: mean over seeds,
-with the worst seed. ``scripts/study_reptile.py --curves-from`` reads the same JSON.
+a Reptile checkpoint must have been trained on the same env; runs of different env configs
+do not join). Every charge time is also given as a ratio to the optimum. Learned arms:
+mean over seeds, with the worst seed. ``scripts/study_reptile.py --curves-from`` reads the same JSON.
 Writes bench_cell.json, bench_cell.md and bench_cell.png (atomically).
 """
 
@@ -210,12 +211,13 @@ def main() -> None:
         print(report(result, out))
         return
 
+    from rl_battery.envs import CellFastCharge
     from rl_battery.evaluation.cell_benchmark import reptile_curves, scratch_curves
     from rl_battery.experiments import build_algorithm_config, load_experiment
     from rl_battery.sim import SUPPORTED_PARAMETER_SETS
 
-    from rl_battery.envs import CellFastCharge
-
+    if not isinstance(args.env_config, dict):
+        raise SystemExit(f"--env-config must be a JSON object, got {args.env_config!r}")
     spec = load_experiment("cell_reptile")
     env_config = {**spec.env_config, **args.env_config}
     try:
@@ -241,8 +243,11 @@ def main() -> None:
     reptile, scratch = {}, {}
     if not args.skip_learners:
         if args.reptile:
-            reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config,
-                                     updates_per_step=args.updates_per_step, gate=args.gate)
+            try:
+                reptile = reptile_curves(args.reptile, sets, args.k, args.seeds, env_config,
+                                         updates_per_step=args.updates_per_step, gate=args.gate)
+            except ValueError as error:
+                raise SystemExit(f"--reptile: {error}") from None
         config = build_algorithm_config(spec, experiment="cell_reptile", project_root=out)
         scratch = scratch_curves(config, sets, args.sac_k, args.seeds, env_config,
                                  updates_per_step=args.sac_updates_per_step, gate=args.gate)

@@ -109,6 +109,12 @@ def test_meta_step_checkpoint_and_task_stream_survive_restore(ray_session, tmp_p
         assert rows["optimal"]["constraint_violations"] == 0 and rows["optimal"]["final_soc"] >= 0.3
         assert rows["lookahead"]["ratio_to_optimum"] >= 1.0
         assert "/opt" in format_comparison(rows)
+        # A benchmark on another env than the checkpoint's is refused before it adapts.
+        from rl_battery.evaluation.cell_benchmark import reptile_curves
+
+        with pytest.raises(ValueError, match="surface_observation"):
+            reptile_curves(path, ["Ai2020"], [0], [0], {"parameter_set": "Chen2020", "initial_soc": 0.1,
+                                                         "surface_observation": "log_margin"})
     finally:
         algo.stop()
 

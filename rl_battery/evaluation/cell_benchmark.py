@@ -284,6 +284,13 @@ def arm_updates_per_step(run: dict[str, Any], arm: str) -> float | None:
     return float(run.get("sac_updates_per_step", shared))
 
 
+def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """The keys whose values are not the same in every one of ``configs`` (a missing key
+    differs from a present one), sorted."""
+    keys = set().union(*configs)
+    return sorted(k for k in keys if any(c.get(k) != configs[0].get(k) for c in configs))
+
+
 def join_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One ``bench_cell.json`` result from runs of different seeds, sets or arms (a later
     run wins per set and seed). The k lists are the union; a set a run did not cover at
@@ -295,9 +302,7 @@ def join_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
             charged on different env configs.
     """
     result = dict(runs[0])
-    configs = [run.get("env_config") or {} for run in runs]
-    keys = set().union(*configs)
-    differing = sorted(k for k in keys if any(c.get(k) != configs[0].get(k) for c in configs))
+    differing = differing_keys([run.get("env_config") or {} for run in runs])
     if differing:
         raise ValueError(f"the runs charged on different env configs (keys {differing}): not one table")
     for arm, key in (("reptile", "updates_per_step"), ("sac", "sac_updates_per_step")):
@@ -336,7 +341,13 @@ def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
 
     The seed is each curve's adaptation seed and sets torch's and NumPy's global generators
     before it (the local env runner explores with torch's), so one seed's curve repeats,
-    whatever ran before it."""
+    whatever ran before it.
+
+    Raises:
+        FileNotFoundError: ``checkpoint`` is not an Algorithm checkpoint.
+        ValueError: ``env_config`` differs from the checkpoint's: its env runner adapts
+            on its own config, so the charges and the adaptation would see different envs.
+    """
     import numpy as np
     import torch
 
@@ -347,6 +358,10 @@ def reptile_curves(checkpoint, sets, ks, seeds, env_config: dict[str, Any], *,
         raise FileNotFoundError(f"{checkpoint} is not an RLlib Algorithm checkpoint folder")
     algo = Reptile.from_checkpoint(str(path))
     try:
+        differing = differing_keys([dict(algo.config.env_config), dict(env_config)])
+        if differing:
+            raise ValueError(f"{checkpoint} was trained on another env config (keys {differing}): "
+                             "its adaptation would run on that env, its charges on this one")
         out: dict[str, dict[int, list[dict]]] = {}
         for name in sets:
             for seed in seeds:
