@@ -163,6 +163,27 @@ def test_safety_check_deploys_the_latest_meta_weights_with_fewest_violations(ray
         algo.stop()
 
 
+def test_safety_check_can_prefer_the_shorter_charge_among_equally_safe_meta_weights(ray_session):
+    env_config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "target_soc": 0.2}
+    algo = (_config(meta_check_interval=1, meta_check_prefer_shorter_charge=True)
+            .environment(env_config=env_config).build_algo())
+    try:
+        # (violation steps, mean charge [min]): safe and slow, safe and faster, safe and
+        # slower again (the latest-only rule would deploy it), faster but unsafe, a tie of
+        # the fastest safe one up to float noise (the later wins).
+        scripted = iter([(0, 40.0), (0, 35.0), (0, 50.0), (2, 30.0), (0, 35.0 + 1e-9)])
+        deployed = []
+        for _ in range(5):
+            violations, minutes = next(scripted)
+            algo.check_meta_policy = lambda v=violations, m=minutes: {
+                "iteration": algo.iteration + 1, "violations": v, "sets_short": 0, "charge_time_min": m, "sets": {}}
+            deployed.append(algo.train()["reptile"]["deployed_iteration"])
+        assert deployed == [1, 2, 2, 2, 5]
+        _assert_module_holds(algo, algo.deployed["weights"])
+    finally:
+        algo.stop()
+
+
 def _assert_module_holds(algo, weights):
     runner = algo.env_runner.module.get_state()
     for name, value in runner.items():
