@@ -215,7 +215,10 @@ class ReptileConfig(SACConfig):
                 training sets (ties: the later) instead of the latest. Default False. Why:
                 a meta policy can keep every limit at every check yet slow down as
                 meta-training goes on (one run's mean check charge went 34.5 -> 54.0 min
-                from iteration 35 to 150, every check without a violation).
+                from iteration 35 to 150, every check without a violation). The check sees
+                only the published sets: in that run the faster weights broke limits on the
+                diffusion-limited training tasks and on a held-out diffusion-limited cell,
+                which the slower ones charged safely.
         """
         super().training(**kwargs)
         for name, value in (("meta_lr", meta_lr), ("meta_tasks", meta_tasks),
@@ -443,8 +446,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
         checkpoints' RLModule, the start of every adaptation): with ``meta_check_interval``,
         the latest checked meta weights of the lowest :func:`check_rank` (fewest violation
         steps, then fewest charges short of the target, then with
-        ``meta_check_prefer_shorter_charge`` the shortest mean charge); else (or before the first check)
-        the meta weights phi themselves. Meta-training always goes on from phi."""
+        ``meta_check_prefer_shorter_charge`` the shortest mean charge); else (or before the
+        first check) the meta weights phi themselves. Meta-training always goes on from phi."""
         return self.deployed["weights"] if self.deployed is not None else self.meta_weights
 
     def adapt(self, task: dict[str, Any], *, num_episodes: int, updates_per_step: float = 1.0,
