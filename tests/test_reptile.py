@@ -184,6 +184,27 @@ def test_safety_check_can_prefer_the_shorter_charge_among_equally_safe_meta_weig
         algo.stop()
 
 
+def test_safety_check_charges_each_training_set_at_each_diffusivity_factor(ray_session):
+    from rl_battery.evaluation.cell_benchmark import policy_row
+
+    env_config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "target_soc": 0.3}
+    algo = (_config(meta_check_interval=1, meta_check_negative_diffusivity_scales=[1.0, 0.03])
+            .environment(env_config=env_config).build_algo())
+    try:
+        record = algo.check_meta_policy()
+        assert set(record["sets"]) == {"Ai2020 x1", "Ai2020 x0.03"}
+        for factor in (1.0, 0.03):
+            row = policy_row(algo.env_runner.module, "Ai2020", dict(env_config, negative_diffusivity_scale=factor))
+            charged = record["sets"][f"Ai2020 x{factor:g}"]
+            assert charged["charge_time_min"] == row["charge_time_min"]
+            assert charged["constraint_violations"] == row["constraint_violations"]
+        # The two cells differ (the diffusion-limited one is really charged), and the record sums both.
+        assert record["sets"]["Ai2020 x1"] != record["sets"]["Ai2020 x0.03"]
+        assert record["violations"] == sum(r["constraint_violations"] for r in record["sets"].values())
+    finally:
+        algo.stop()
+
+
 def _assert_module_holds(algo, weights):
     runner = algo.env_runner.module.get_state()
     for name, value in runner.items():
@@ -228,6 +249,9 @@ def test_config_rejects_unknown_tasks_with_the_valid_names():
         _config(meta_check_interval=-1).validate()
     with pytest.raises(ValueError, match="meta_check_initial_soc"):
         _config(meta_check_initial_soc=1.0).validate()
+    for scales in ([], [20.0]):
+        with pytest.raises(ValueError, match="meta_check_negative_diffusivity_scales"):
+            _config(meta_check_negative_diffusivity_scales=scales).validate()
 
 
 def test_adaptation_curves_accumulate_episodes_and_never_build_on_each_other(ray_session):

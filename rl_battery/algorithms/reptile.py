@@ -169,6 +169,7 @@ class ReptileConfig(SACConfig):
         self.meta_check_interval = 0
         self.meta_check_initial_soc = 0.1
         self.meta_check_prefer_shorter_charge = False
+        self.meta_check_negative_diffusivity_scales: list[float] | None = None
         self.env_runner_cls = BatteryEnvRunner
         # One Reptile step per iteration: RLlib would otherwise repeat training_step until
         # its sample minimum is met, mixing several tasks in one iteration.
@@ -180,7 +181,7 @@ class ReptileConfig(SACConfig):
                  task_initial_soc=NotProvided, task_negative_diffusivity_scale=NotProvided, inner_steps=NotProvided,
                  inner_updates_per_step=NotProvided, meta_check_interval=NotProvided,
                  meta_check_initial_soc=NotProvided, meta_check_prefer_shorter_charge=NotProvided,
-                 **kwargs) -> "ReptileConfig":
+                 meta_check_negative_diffusivity_scales=NotProvided, **kwargs) -> "ReptileConfig":
         """Reptile's settings, and every argument of ``SACConfig.training``.
 
         Args:
@@ -219,6 +220,13 @@ class ReptileConfig(SACConfig):
                 only the published sets: in that run the faster weights broke limits on the
                 diffusion-limited training tasks and on a held-out diffusion-limited cell,
                 which the slower ones charged safely.
+            meta_check_negative_diffusivity_scales: factors on the graphite diffusivity,
+                each in [0.001, 10], at which the check charges every training set (so a
+                list of two charges each set twice), or None (default: once, as the
+                env_config gives it). Counting violations on diffusion-limited versions of
+                the training cells (e.g. ``[1.0, 0.05]``) lets the check see the surface-
+                saturation cliff of the tasks that ``task_negative_diffusivity_scale``
+                trains on.
         """
         super().training(**kwargs)
         for name, value in (("meta_lr", meta_lr), ("meta_tasks", meta_tasks),
@@ -229,7 +237,8 @@ class ReptileConfig(SACConfig):
                             ("inner_updates_per_step", inner_updates_per_step),
                             ("meta_check_interval", meta_check_interval),
                             ("meta_check_initial_soc", meta_check_initial_soc),
-                            ("meta_check_prefer_shorter_charge", meta_check_prefer_shorter_charge)):
+                            ("meta_check_prefer_shorter_charge", meta_check_prefer_shorter_charge),
+                            ("meta_check_negative_diffusivity_scales", meta_check_negative_diffusivity_scales)):
             if value is not NotProvided:
                 setattr(self, name, value)
         return self
@@ -263,6 +272,10 @@ class ReptileConfig(SACConfig):
         low, high = DIFFUSIVITY_SCALE_RANGE
         if scale is not None and not low <= scale[0] <= scale[1] <= high:
             self._value_error(f"task_negative_diffusivity_scale must lie in [{low}, {high}], got {scale}")
+        scales = self.meta_check_negative_diffusivity_scales
+        if scales is not None and (not scales or not all(low <= float(f) <= high for f in scales)):
+            self._value_error(f"meta_check_negative_diffusivity_scales must be None or a non-empty list of "
+                              f"factors in [{low}, {high}], got {scales}")
         if int(self.inner_steps) < 1 or int(self.inner_updates_per_step) < 1:
             self._value_error(f"inner_steps and inner_updates_per_step must be >= 1, got "
                               f"{self.inner_steps}, {self.inner_updates_per_step}")
@@ -392,7 +405,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
     # ------------------------------------------------------------------ the safety check
     def check_meta_policy(self) -> dict[str, Any]:
         """The meta policy's deterministic charge on every training set as the env_config
-        configures it (its ambient temperature, diffusivity scale 1 unless given), from
+        configures it (its ambient temperature, diffusivity scale 1 unless given; or once
+        per factor of ``meta_check_negative_diffusivity_scales``), from
         ``meta_check_initial_soc`` to the target SOC, with the local env runner's module
         (``num_env_runners: 0``, as :meth:`adapt` needs). A few seconds per set; the envs
         are built once and kept, and no random generator of training is drawn from.
@@ -405,14 +419,20 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             {"iteration" (1 = after the first meta step), "violations" (voltage,
             temperature and plating violation steps summed over the sets), "sets_short"
             (charges that stopped short of the target: the safety cut-off or the step
-            limit), "charge_time_min" (mean over the sets), "sets": {set: {"charge_time_min",
-            "final_soc", "constraint_violations", "short"}}}.
+            limit), "charge_time_min" (mean over the charges), "sets": {set (with the
+            factors: "set x0.05"): {"charge_time_min", "final_soc", "constraint_violations",
+            "short"}}}.
         """
         cfg = self.config
+        factors = cfg.meta_check_negative_diffusivity_scales
         sets = {}
         for name in cfg.meta_tasks:
-            row = self.charge(CellFastCharge.configured_task(cfg.env_config, name))
-            sets[name] = {key: row[key] for key in ("charge_time_min", "final_soc", "constraint_violations", "short")}
+            task = CellFastCharge.configured_task(cfg.env_config, name)
+            for label, charged in ([(name, task)] if factors is None else
+                                   [(f"{name} x{float(f):g}", dict(task, negative_diffusivity_scale=float(f)))
+                                    for f in factors]):
+                row = self.charge(charged)
+                sets[label] = {key: row[key] for key in ("charge_time_min", "final_soc", "constraint_violations", "short")}
         return {"iteration": int(self.iteration) + 1,
                 "violations": int(sum(row["constraint_violations"] for row in sets.values())),
                 "sets_short": int(sum(row["short"] for row in sets.values())),
