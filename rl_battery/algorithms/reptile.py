@@ -60,6 +60,7 @@ price is one more charge of the cell per adaptation episode.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import Any
 
@@ -382,9 +383,8 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             self._load(self.meta_weights)  # the check acts with phi
             record = self.check_meta_policy()
             # Ties go to the later weights: they have averaged more tasks.
-            by_time = bool(cfg.meta_check_prefer_shorter_charge)
-            if self.deployed is None or (check_rank(record, prefer_shorter_charge=by_time)
-                                         <= check_rank(self.deployed["record"], prefer_shorter_charge=by_time)):
+            rank = functools.partial(check_rank, prefer_shorter_charge=bool(cfg.meta_check_prefer_shorter_charge))
+            if self.deployed is None or rank(record) <= rank(self.deployed["record"]):
                 self.deployed = {"weights": self.meta_weights, "record": record}
             for key in ("violations", "sets_short", "charge_time_min"):
                 self.metrics.log_value(("reptile", f"check_{key}"), float(record[key]), window=1)
@@ -423,21 +423,28 @@ class Reptile(CheckpointsEntropyTemperature, SAC):
             factors: "set x0.05"): {"charge_time_min", "final_soc", "constraint_violations",
             "short"}}}.
         """
-        cfg = self.config
-        factors = cfg.meta_check_negative_diffusivity_scales
         sets = {}
-        for name in cfg.meta_tasks:
-            task = CellFastCharge.configured_task(cfg.env_config, name)
-            for label, charged in ([(name, task)] if factors is None else
-                                   [(f"{name} x{float(f):g}", dict(task, negative_diffusivity_scale=float(f)))
-                                    for f in factors]):
-                row = self.charge(charged)
-                sets[label] = {key: row[key] for key in ("charge_time_min", "final_soc", "constraint_violations", "short")}
+        for label, task in self._check_tasks():
+            row = self.charge(task)
+            sets[label] = {key: row[key] for key in ("charge_time_min", "final_soc", "constraint_violations", "short")}
         return {"iteration": int(self.iteration) + 1,
                 "violations": int(sum(row["constraint_violations"] for row in sets.values())),
                 "sets_short": int(sum(row["short"] for row in sets.values())),
                 "charge_time_min": float(np.mean([row["charge_time_min"] for row in sets.values()])),
                 "sets": sets}
+
+    def _check_tasks(self):
+        """(label, whole task) of every charge of the check: each training set as the
+        env_config gives it, or once per diffusivity factor ("Chen2020 x0.05")."""
+        cfg = self.config
+        factors = cfg.meta_check_negative_diffusivity_scales
+        for name in cfg.meta_tasks:
+            task = CellFastCharge.configured_task(cfg.env_config, name)
+            if factors is None:
+                yield name, task
+            else:
+                for factor in map(float, factors):
+                    yield f"{name} x{factor:g}", dict(task, negative_diffusivity_scale=factor)
 
     def charge(self, task: dict[str, Any]) -> dict[str, Any]:
         """The local env runner's policy charging ``task`` (a whole task:
