@@ -248,3 +248,31 @@ def test_the_log_margin_observation_is_the_surface_margin_at_the_steps_end():
     assert record.surface_stoichiometry < record.step_max_surface_stoichiometry - 1e-3  # the end, not the peak
     with pytest.raises(ValueError, match="'max', 'log_margin'"):
         CellFastCharge.check_config({"surface_observation": "log"})
+
+
+def test_the_surface_cost_charges_each_decade_of_margin_below_its_limit():
+    """w_surface / surface_margin_limit: the reward falls by w per decade of 1 - x (the step's
+    end) below the limit and by nothing above it; without them the reward is the shared one;
+    bad values fail before any simulator is built."""
+    from rl_battery.envs import CellFastCharge
+
+    config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "negative_diffusivity_scale": 0.03}
+    plain = gym.make("CellFastCharge-v0", **config).unwrapped
+    costed = gym.make("CellFastCharge-v0", **config, w_surface=2.0, surface_margin_limit=3e-3).unwrapped
+    for env in (plain, costed):
+        env.reset(seed=0)
+    charged = []
+    for _ in range(20):  # full current on a diffusion-limited cell: the surface fills up
+        reward_plain = plain.step(np.ones(1))[1]
+        reward_costed = costed.step(np.ones(1))[1]
+        margin = 1.0 - costed.last_record.surface_stoichiometry
+        expected = 2.0 * max(0.0, np.log10(3e-3 / max(margin, 1e-12)))
+        assert reward_plain - reward_costed == pytest.approx(expected, abs=1e-9)
+        assert plain.surface_cost(plain.last_record) == 0.0  # off by default
+        charged.append(expected)
+        if costed.last_record.event is not None or costed.last_record.soc >= 0.8:
+            break
+    assert charged[0] == 0.0 and max(charged) > 0.0  # a full surface costs, an empty one does not
+    for bad in ({"w_surface": -1.0}, {"w_surface": float("nan")}, {"surface_margin_limit": 1.0}):
+        with pytest.raises(ValueError, match="w_surface|surface_margin_limit"):
+            CellFastCharge.check_config(bad)

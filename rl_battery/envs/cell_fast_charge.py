@@ -32,6 +32,22 @@ SURFACE_OBSERVATIONS = ("max", "log_margin")
 LOG_MARGIN_SCALE, LOG_MARGIN_FLOOR = 4.0, 1e-12
 
 
+def check_surface_cost(w_surface: float, surface_margin_limit: float) -> tuple[float, float]:
+    """(``w_surface``, ``surface_margin_limit``) as floats if they are valid (see the Rewards
+    of :class:`CellFastCharge`).
+
+    Raises:
+        ValueError: ``w_surface`` negative or not finite, or ``surface_margin_limit`` outside
+            [0, 1).
+    """
+    w, limit = float(w_surface), float(surface_margin_limit)
+    if not (np.isfinite(w) and w >= 0.0):
+        raise ValueError(f"w_surface must be finite and >= 0, got {w_surface}")
+    if not 0.0 <= limit < 1.0:
+        raise ValueError(f"surface_margin_limit must be in [0, 1), got {surface_margin_limit}")
+    return w, limit
+
+
 def check_surface_observation(value: str) -> str:
     """``value`` if it is one of :data:`SURFACE_OBSERVATIONS`.
 
@@ -131,11 +147,23 @@ class CellFastCharge(FastChargeEnv):
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V)) - w_T * max(0, T_max - T_lim)
-    - w_plating * max(0, phi_lim + b_p - phi_min) - w_violation * [the step broke a constraint]``:
+    - w_plating * max(0, phi_lim + b_p - phi_min) - w_violation * [the step broke a constraint]
+    - w_surface * max(0, log10(m_lim / (1 - x)))``:
     in-step maxima of voltage and temperature and the in-step minimum of the plating indicator;
     b_V is ``voltage_backoff_V`` and b_p ``plating_backoff_V`` (both default 0), margins inside
     the limits where the voltage and plating costs already apply while violations are still
     counted at V_lim and phi_lim.
+    The last term (off by default: ``w_surface`` 0) is a soft bound on the graphite surface
+    stoichiometry x at the step's end: a cost per decade by which its margin 1 - x (floored at
+    1e-12) falls below ``surface_margin_limit`` m_lim. It counts no violation. Bounds on the
+    particle surface concentration replace voltage limits in SPM-based control (Namor et al.
+    2017, "Battery storage system optimal exploitation through physics-based model predictive
+    control", IEEE PowerTech). Here it grades the approach to the surface-saturation cliff,
+    which V, T and the plating indicator do not. On ORegan2022 from SOC 0.1, once the surface
+    binds (SOC > 0.4), the look-ahead's steps end at 1 - x = 1.5e-4 to 3e-3 and 2 % more
+    current saturates the surface (the cut-off); 5 % / 10 % less current than the look-ahead's
+    keeps 1 - x >= 1.6e-3 / 3.8e-3 and takes one / two 90 s steps more (51.0 / 52.5 min
+    against 49.5).
     The safety cut-off and failures add ``-failure_penalty``.
 
     ## Starting State
@@ -156,7 +184,9 @@ class CellFastCharge(FastChargeEnv):
     ``negative_diffusivity_scale`` (1: the set as published; a factor in [0.001, 10] on its
     graphite diffusivity, see :class:`rl_battery.sim.CellSimulator`),
     ``observe_surface_stoichiometry`` (False; see Observation Space), ``surface_observation``
-    ("max" or "log_margin": entry 9's form; other values raise `ValueError`), and every field of
+    ("max" or "log_margin": entry 9's form; other values raise `ValueError`), ``w_surface`` (0,
+    >= 0, per decade) and ``surface_margin_limit`` (0, in [0, 1); see Rewards; values outside
+    raise `ValueError`), and every field of
     :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` /
     ``max_current_A`` (default: the C-rates times the set's nominal capacity),
     ``target_soc`` (0.8), ``initial_soc`` (0.1), ``max_steps`` (60), ``dt_s`` (90),
@@ -195,10 +225,13 @@ class CellFastCharge(FastChargeEnv):
     def check_config(cls, config: Mapping[str, Any]) -> None:
         super().check_config(config)
         check_surface_observation(config.get("surface_observation", "max"))
+        check_surface_cost(config.get("w_surface", 0.0), config.get("surface_margin_limit", 0.0))
 
     def _configure(self, *, parameter_set: str = "Chen2020", min_c_rate: float = 0.2, max_c_rate: float = 1.5,
                    negative_diffusivity_scale: float = 1.0, observe_surface_stoichiometry: bool = False,
-                   surface_observation: str = "max") -> None:
+                   surface_observation: str = "max", w_surface: float = 0.0,
+                   surface_margin_limit: float = 0.0) -> None:
+        self._w_surface, self._surface_margin_limit = check_surface_cost(w_surface, surface_margin_limit)
         self._c_rates = (float(min_c_rate), float(max_c_rate))
         self._simulators: dict[str, CellSimulator] = {}
         self._diffusivity_scale = check_diffusivity_scale(negative_diffusivity_scale)
@@ -316,3 +349,15 @@ class CellFastCharge(FastChargeEnv):
         if not self._surface_log_margin:
             return r.step_max_surface_stoichiometry
         return -np.log10(max(1.0 - r.surface_stoichiometry, LOG_MARGIN_FLOOR)) / LOG_MARGIN_SCALE
+
+    def _reward(self, prev: CellStepRecord, r: CellStepRecord) -> float:
+        """The shared reward minus the surface cost (Rewards)."""
+        return super()._reward(prev, r) - self.surface_cost(r)
+
+    def surface_cost(self, r: CellStepRecord) -> float:
+        """The step's surface-margin cost, ``w_surface * max(0, log10(m_lim / (1 - x)))`` with x
+        the surface stoichiometry at the step's end (Rewards); 0 while the cost is off."""
+        if self._w_surface == 0.0 or self._surface_margin_limit == 0.0:
+            return 0.0
+        margin = max(1.0 - r.surface_stoichiometry, LOG_MARGIN_FLOOR)
+        return self._w_surface * max(0.0, float(np.log10(self._surface_margin_limit / margin)))
