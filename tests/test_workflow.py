@@ -38,3 +38,23 @@ def test_training_curve_reads_tunes_results(tmp_path):
     assert list(fig.axes[0].lines[0].get_ydata()) == [1.0, 2.0, 4.0]
     with pytest.raises(KeyError, match="env_runners/episode_return_mean"):
         plot_training_curve(trial, metric="env_runners/nope")
+
+
+def test_the_feasible_current_trace_measures_a_policy_against_the_boundary():
+    """The look-ahead against itself rides the boundary (ratio 1); a constant current that
+    breaks the voltage limit on Chen2020 shows up as a ratio above 1 where it does; the
+    episode stays the policy's."""
+    from rl_battery.baselines import LookaheadPolicy
+    from rl_battery.envs import CellFastCharge
+    from rl_battery.evaluation import feasible_current_trace
+
+    config = {"parameter_set": "Mohtat2020", "initial_soc": 0.1, "plating_is_constraint": True}
+    env = CellFastCharge(config)
+    riding = feasible_current_trace(LookaheadPolicy(env), env, initial_soc=0.1)
+    np.testing.assert_allclose(riding["current_ratio"], 1.0, atol=1e-9)
+    assert not riding["constraint_violated"].any() and riding["surface_stoichiometry"].between(0, 1).all()
+    fixed = feasible_current_trace(6.0, parameter_set="Chen2020", initial_soc=0.1)
+    assert len(fixed) == eval_policy(6.0, parameter_set="Chen2020", initial_soc=0.1)["steps"]
+    np.testing.assert_allclose(fixed["current_A"], 6.0)
+    over = fixed["current_ratio"] > 1.0 + 1e-6
+    assert over.any() and fixed.loc[fixed["constraint_violated"], "current_ratio"].gt(1.0).all()
