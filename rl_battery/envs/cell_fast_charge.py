@@ -160,8 +160,8 @@ class CellFastCharge(FastChargeEnv):
     2017, "Battery storage system optimal exploitation through physics-based model predictive
     control", IEEE PowerTech). Here it grades the approach to the surface-saturation cliff,
     which V, T and the plating indicator do not. On ORegan2022 from SOC 0.1, once the surface
-    binds (SOC > 0.4), the look-ahead's steps end at 1 - x = 1.5e-4 to 3e-3 and 2 % more
-    current saturates the surface (the cut-off); 5 % / 10 % less current than the look-ahead's
+    binds (SOC > 0.4), the look-ahead's steps end at 1 - x = 1.5e-4 to 4e-2 (19 of 25 below
+    3e-3) and 2 % more current saturates the surface (the cut-off); 5 % / 10 % less current than the look-ahead's
     keeps 1 - x >= 1.6e-3 / 3.8e-3 and takes one / two 90 s steps more (51.0 / 52.5 min
     against 49.5).
     The safety cut-off and failures add ``-failure_penalty``.
