@@ -158,12 +158,14 @@ class CellFastCharge(FastChargeEnv):
     1e-12) falls below ``surface_margin_limit`` m_lim. It counts no violation. Bounds on the
     particle surface concentration replace voltage limits in SPM-based control (Namor et al.
     2017, "Battery storage system optimal exploitation through physics-based model predictive
-    control", IEEE PowerTech). Here it grades the approach to the surface-saturation cliff,
+    control", IEEE PowerTech). Here it prices the approach to the surface-saturation cliff,
     which V, T and the plating indicator do not. On ORegan2022 from SOC 0.1, once the surface
     binds (SOC > 0.4), the look-ahead's steps end at 1 - x = 1.5e-4 to 4e-2 (19 of 25 below
-    3e-3) and 2 % more current saturates the surface (the cut-off); 5 % / 10 % less current than the look-ahead's
-    keeps 1 - x >= 1.6e-3 / 3.8e-3 and takes one / two 90 s steps more (51.0 / 52.5 min
-    against 49.5).
+    3e-3) and 2 % more current saturates the surface (the cut-off); 5 % / 10 % less current
+    than the look-ahead's keeps 1 - x >= 1.6e-3 / 3.8e-3 and takes one / two 90 s steps more
+    (51.0 / 52.5 min against 49.5). Measured there with ``w_surface`` 2 and a limit of 3e-3,
+    it did not change what SAC from scratch deploys: its steps end far from saturation or at
+    the cliff itself, so few steps fall in the graded range.
     The safety cut-off and failures add ``-failure_penalty``.
 
     ## Starting State
