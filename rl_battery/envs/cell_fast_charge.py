@@ -32,6 +32,12 @@ SURFACE_OBSERVATIONS = ("max", "log_margin")
 LOG_MARGIN_SCALE, LOG_MARGIN_FLOOR = 4.0, 1e-12
 
 
+def surface_log_margin(x: float) -> float:
+    """-log10(1 - x) [decades] of a surface stoichiometry x in [0, 1], with 1 - x floored at
+    :data:`LOG_MARGIN_FLOOR` (a saturated surface reads 12)."""
+    return float(-np.log10(max(1.0 - x, LOG_MARGIN_FLOOR)))
+
+
 def check_surface_cost(w_surface: float, surface_margin_limit: float) -> tuple[float, float]:
     """(``w_surface``, ``surface_margin_limit``) as floats if they are valid (see the Rewards
     of :class:`CellFastCharge`).
@@ -350,7 +356,7 @@ class CellFastCharge(FastChargeEnv):
         """Observation entry 9 (Observation Space): x max over the step, or the log margin."""
         if not self._surface_log_margin:
             return r.step_max_surface_stoichiometry
-        return -np.log10(max(1.0 - r.surface_stoichiometry, LOG_MARGIN_FLOOR)) / LOG_MARGIN_SCALE
+        return surface_log_margin(r.surface_stoichiometry) / LOG_MARGIN_SCALE
 
     def _reward(self, prev: CellStepRecord, r: CellStepRecord) -> float:
         """The shared reward minus the surface cost (Rewards)."""
@@ -361,5 +367,5 @@ class CellFastCharge(FastChargeEnv):
         the surface stoichiometry at the step's end (Rewards); 0 while the cost is off."""
         if self._w_surface == 0.0 or self._surface_margin_limit == 0.0:
             return 0.0
-        margin = max(1.0 - r.surface_stoichiometry, LOG_MARGIN_FLOOR)
-        return self._w_surface * max(0.0, float(np.log10(self._surface_margin_limit / margin)))
+        decades_below = surface_log_margin(r.surface_stoichiometry) + np.log10(self._surface_margin_limit)
+        return self._w_surface * max(0.0, float(decades_below))
