@@ -81,6 +81,19 @@ def test_casadi_dynamics_reproduce_the_simulator_step():
     assert surface == pytest.approx(result.max_surface_stoichiometry, abs=1e-4)  # rises in a charge step
 
 
+def test_the_particle_profile_is_the_state_behind_soc_and_the_surface():
+    """The radial profile's volume average (weights r^2 on PyBaMM's uniform mesh) is the
+    average stoichiometry the SOC is measured from; under charge it rises to the surface."""
+    sim = CellSimulator("Chen2020")
+    sim.reset(0.2)
+    for _ in range(3):
+        result = sim.step(7.5)
+    r, x = sim.particle_radii, result.particle_stoichiometry
+    assert r.shape == x.shape == (20,) and 0.0 < r[0] < r[-1] < 1.0
+    assert sim.window.soc(np.sum(x * r**2) / np.sum(r**2)) == pytest.approx(result.soc, abs=2e-3)
+    assert np.all(np.diff(x) > 0) and x[-1] < result.surface_stoichiometry
+
+
 def test_a_new_episode_starts_at_time_zero():
     """Controllers (CC-CV, CC-CT-CV, look-ahead, sequence replay) detect a new episode by
     ``time_s == 0``; the 1 ms rest the simulator takes to read its state must not show."""
@@ -249,6 +262,29 @@ def test_the_log_margin_observation_is_the_surface_margin_at_the_steps_end():
     with pytest.raises(ValueError, match="'max', 'log_margin'"):
         CellFastCharge.check_config({"surface_observation": "log"})
 
+
+def test_the_profile_observation_reads_the_particle_beneath_the_surface():
+    """surface_observation="profile": entries 0-9 as with "log_margin", entries 10-12 the log
+    margins at r / R = 0.9, 0.75, 0.5 of the step's end profile. Under charge the particle fills from the surface inward; at the lowest
+    current next, the surface empties while the layer beneath it still fills, which the
+    surface margin alone does not show."""
+    config = {"parameter_set": "Chen2020", "initial_soc": 0.1, "observe_surface_stoichiometry": True,
+              "negative_diffusivity_scale": 0.05}
+    log = gym.make("CellFastCharge-v0", **config, surface_observation="log_margin").unwrapped
+    profile = gym.make("CellFastCharge-v0", **config, surface_observation="profile").unwrapped
+    assert profile.observation_space.shape == (13,)
+    for env in (log, profile):
+        env.reset(seed=0)
+    observations = []
+    for action in (1.0, 1.0, 1.0, -1.0):
+        obs_log, obs = log.step(np.array([action]))[0], profile.step(np.array([action]))[0]
+        np.testing.assert_allclose(obs[:10], obs_log, atol=1e-6)
+        record = profile.last_record
+        np.testing.assert_allclose(obs[10:], -np.log10(1.0 - record.profile_stoichiometry) / 4.0, rtol=1e-5)
+        observations.append(obs)
+    charged, rested = observations[2], observations[3]
+    assert charged[9] > charged[10] > charged[11] > charged[12] > 0  # fullest at the surface
+    assert rested[9] < charged[9] and rested[11] > charged[11]  # the surface empties inward
 
 def test_the_surface_cost_charges_each_decade_of_margin_below_its_limit():
     """w_surface / surface_margin_limit: the reward falls by w per decade of 1 - x (the step's

@@ -4,7 +4,7 @@ lithium-plating limits."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
@@ -25,8 +25,11 @@ from rl_battery.sim.parameters import cell_ratings
 
 PLATING_SCALE_V = 0.1
 
-#: Values of ``surface_observation``: what observation entry 9 holds.
-SURFACE_OBSERVATIONS = ("max", "log_margin")
+#: Values of ``surface_observation``: what observation entry 9 (and with "profile" 10-12) holds.
+SURFACE_OBSERVATIONS = ("max", "log_margin", "profile")
+#: r / R inside the graphite particle where ``surface_observation="profile"`` reads the log
+#: margin (entries 10-12), outer first.
+PROFILE_RADII = (0.9, 0.75, 0.5)
 #: The log margin's scale (-log10(1 - x) / 4) and the floor on 1 - x that keeps it finite
 #: for a saturated surface (entry 9 then reads 3).
 LOG_MARGIN_SCALE, LOG_MARGIN_FLOOR = 4.0, 1e-12
@@ -75,10 +78,15 @@ class CellStepRecord(StepRecord):
             stoichiometry"). Not a Parquet column (the record's ``as_dict`` and ``FIELDS``
             are the base class's).
         surface_stoichiometry: the same at the end of the step [-] (not a column either).
+        profile_stoichiometry: the particle's stoichiometry at r / R = :data:`PROFILE_RADII`
+            at the end of the step, shape (3,) [-] (linear between PyBaMM's radial nodes;
+            not a column).
     """
 
     step_max_surface_stoichiometry: float = float("nan")
     surface_stoichiometry: float = float("nan")
+    profile_stoichiometry: np.ndarray = field(default_factory=lambda: np.full(len(PROFILE_RADII), np.nan),
+                                              compare=False, repr=False)
 
 
 class CellFastCharge(FastChargeEnv):
@@ -113,8 +121,8 @@ class CellFastCharge(FastChargeEnv):
     (see Episode End).
 
     ## Observation Space
-    `Box(-10, 10, (9,), float32)`, or (10,) with ``observe_surface_stoichiometry``,
-    (value - offset) / scale. Entries 5-8 say which limits apply, so one policy can serve
+    `Box(-10, 10, (9,), float32)`, or (10,) with ``observe_surface_stoichiometry`` ((13,)
+    with ``surface_observation="profile"`` too), (value - offset) / scale. Entries 5-8 say which limits apply, so one policy can serve
     several sets and settings:
 
     | Num | Observation | offset | scale |
@@ -129,7 +137,8 @@ class CellFastCharge(FastChargeEnv):
     | 7 | `max_current_A` as a C-rate [1/h] | 0 | 1 |
     | 8 | plating is a constraint (1) or not (0) | 0 | 1 |
     | 9 | graphite surface stoichiometry x, max over the step (only with ``observe_surface_stoichiometry``) | 0 | 1 |
-    | 9 | or, with ``surface_observation="log_margin"``: -log10(1 - x) at the step's end | 0 | 4 |
+    | 9 | or, with ``surface_observation="log_margin"`` or ``"profile"``: -log10(1 - x) at the step's end | 0 | 4 |
+    | 10-12 | only with ``"profile"``: -log10(1 - x(r)) inside the particle at r / R = 0.9, 0.75, 0.5, at the step's end | 0 | 4 |
 
     Entry 9 is a model state, not a measurement: on a real cell a model-based observer
     (e.g. an SPMe-based Kalman filter) would estimate it. RL fast-charging work observes
@@ -150,6 +159,12 @@ class CellFastCharge(FastChargeEnv):
     differ by about 1e-3, as -log10(1 - x) they read 2 to 3.7 against 5.9. The log margin is
     taken at the step's end, the state the next step starts from; the maximum over the step
     includes its start, so after a lower current it repeats the previous step's value.
+
+    The surface alone does not say how fast it will fill: that depends on the concentration
+    gradient beneath it, which a step at a lower current leaves different at the same SOC and
+    surface margin. ``"profile"`` adds the margin at three depths (PyBaMM's radial mesh of
+    SPMe, 20 nodes, interpolated linearly), a coarse particle state like the one an SPMe
+    observer estimates.
 
     ## Rewards
     ``r = w_soc * dSOC - w_time - w_v * max(0, V_max - (V_lim - b_V)) - w_T * max(0, T_max - T_lim)
@@ -192,7 +207,8 @@ class CellFastCharge(FastChargeEnv):
     ``negative_diffusivity_scale`` (1: the set as published; a factor in [0.001, 10] on its
     graphite diffusivity, see :class:`rl_battery.sim.CellSimulator`),
     ``observe_surface_stoichiometry`` (False; see Observation Space), ``surface_observation``
-    ("max" or "log_margin": entry 9's form; other values raise `ValueError`), ``w_surface`` (0,
+    ("max", "log_margin" or "profile": entry 9's form, and entries 10-12; other values raise
+    `ValueError`), ``w_surface`` (0,
     >= 0, per decade) and ``surface_margin_limit`` (0, in [0, 1); see Rewards; values outside
     raise `ValueError`), and every field of
     :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` /
@@ -244,8 +260,8 @@ class CellFastCharge(FastChargeEnv):
         self._simulators: dict[str, CellSimulator] = {}
         self._diffusivity_scale = check_diffusivity_scale(negative_diffusivity_scale)
         self._observe_surface = bool(observe_surface_stoichiometry)
-        self._surface_log_margin = check_surface_observation(surface_observation) == "log_margin"
-        size = 10 if self._observe_surface else 9
+        self._surface_observation = check_surface_observation(surface_observation)
+        size = 9 if not self._observe_surface else 13 if self._surface_observation == "profile" else 10
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(size,), dtype=np.float32)
         self._use_set(parameter_set)
 
@@ -323,6 +339,7 @@ class CellFastCharge(FastChargeEnv):
             cell_contact_resistance_Ohm=np.zeros(1), event=r.event,
             step_max_surface_stoichiometry=r.max_surface_stoichiometry,
             surface_stoichiometry=r.surface_stoichiometry,
+            profile_stoichiometry=np.interp(PROFILE_RADII, self.sim.particle_radii, r.particle_stoichiometry),
         )
 
     def observation_limits(self, *, voltage_margin_V: float = 0.0,
@@ -338,7 +355,7 @@ class CellFastCharge(FastChargeEnv):
 
     def _observation(self, r: CellStepRecord) -> np.ndarray:
         s = self.settings
-        surface = [self._surface_entry(r)] if self._observe_surface else []
+        surface = self._surface_entries(r) if self._observe_surface else []
         return self._clip_obs([
             r.soc,
             (r.pack_voltage_V - VOLTAGE_OFFSET_V) / VOLTAGE_SCALE_V,
@@ -352,11 +369,13 @@ class CellFastCharge(FastChargeEnv):
             *surface,
         ])
 
-    def _surface_entry(self, r: CellStepRecord) -> float:
-        """Observation entry 9 (Observation Space): x max over the step, or the log margin."""
-        if not self._surface_log_margin:
-            return r.step_max_surface_stoichiometry
-        return surface_log_margin(r.surface_stoichiometry) / LOG_MARGIN_SCALE
+    def _surface_entries(self, r: CellStepRecord) -> list[float]:
+        """Observation entries 9 to 12 (Observation Space): x max over the step, or the log
+        margin, or the log margin at the surface and at :data:`PROFILE_RADII`."""
+        if self._surface_observation == "max":
+            return [r.step_max_surface_stoichiometry]
+        depths = r.profile_stoichiometry if self._surface_observation == "profile" else []
+        return [surface_log_margin(x) / LOG_MARGIN_SCALE for x in (r.surface_stoichiometry, *depths)]
 
     def _reward(self, prev: CellStepRecord, r: CellStepRecord) -> float:
         """The shared reward minus the surface cost (Rewards)."""

@@ -41,6 +41,9 @@ OCV = "Bulk open-circuit voltage [V]"
 #: voltage then jumps by ~0.8 V within seconds, with no earlier sign in V, T or plating.
 SURFACE_STOICHIOMETRY = "X-averaged negative particle surface stoichiometry"
 OUTPUT_VARIABLES = (VOLTAGE, TEMPERATURE, STOICHIOMETRY, PLATING, OCV, SURFACE_STOICHIOMETRY)
+#: The graphite particle's stoichiometry on PyBaMM's radial mesh (SPMe's default 20
+#: finite-volume nodes, uniform in r, centre to surface), read at the end of each step.
+PARTICLE_STOICHIOMETRY = "X-averaged negative particle stoichiometry"
 
 _INIT_CONC_N = "Initial concentration in negative electrode [mol.m-3]"
 _INIT_CONC_P = "Initial concentration in positive electrode [mol.m-3]"
@@ -73,6 +76,9 @@ class CellStepResult:
         max_surface_stoichiometry: maximum over the step of the graphite particle's
             surface stoichiometry (:data:`SURFACE_STOICHIOMETRY`) [-], in [0, 1].
         surface_stoichiometry: the same at the end of the step [-], in [0, 1].
+        particle_stoichiometry: the particle's radial profile at the end of the step
+            (:data:`PARTICLE_STOICHIOMETRY`), shape (n_r,) at
+            :attr:`CellSimulator.particle_radii` [-], each in [0, 1].
         event: name of a PyBaMM event that stopped the step early (e.g. the hard voltage
             cut-off), else None. After an event the simulator must be reset.
     """
@@ -89,6 +95,7 @@ class CellStepResult:
     ocv_V: float
     max_surface_stoichiometry: float
     surface_stoichiometry: float
+    particle_stoichiometry: np.ndarray = field(default_factory=lambda: np.empty(0), compare=False, repr=False)
     event: str | None = None
 
 
@@ -191,6 +198,7 @@ class CellSimulator:
         solver = pybamm.IDAKLUSolver(rtol=rtol, atol=atol)
         self._sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
         self._outputs_fn: casadi.Function | None = None
+        self._profile_fn: casadi.Function | None = None
         self._t_eval = np.linspace(0.0, self.dt_s, max(int(n_output_points), 1) + 1)
         self._solution = None
         self._inputs: dict[str, float] | None = None
@@ -251,6 +259,7 @@ class CellSimulator:
             if self._outputs_fn is None:  # once
                 self._sim.build()
                 self._outputs_fn = self._compile_outputs()
+                self._profile_fn = self._compile_outputs((PARTICLE_STOICHIOMETRY,))
         except Exception as exc:
             raise SimulationError(f"PyBaMM could not build the model: {exc}") from exc
         # A 1 ms rest gives a solution to continue from, and the initial observation.
@@ -299,6 +308,19 @@ class CellSimulator:
             raise ValueError(f"charging current must be finite, got {charging_current_A!r}")
         return self._advance(current, self._t_eval)
 
+    @property
+    def particle_radii(self) -> np.ndarray:
+        """r / R (in (0, 1), centre to surface) of the radial nodes of
+        ``CellStepResult.particle_stoichiometry``, shape (n_r,).
+
+        Raises:
+            RuntimeError: before :meth:`reset` (the mesh is built then).
+        """
+        if self._sim.mesh is None:
+            raise RuntimeError("call reset() before particle_radii")
+        mesh = self._sim.mesh["negative particle"]
+        return np.asarray(mesh.nodes, float) / float(mesh.edges[-1])
+
     def dynamics(self) -> CellDynamics:
         """The model and the present state as CasADi functions (:class:`CellDynamics`).
 
@@ -321,14 +343,14 @@ class CellSimulator:
                             state=np.asarray(self._solution.y[:, -1], float).copy())
 
     # ------------------------------------------------------------------ internals
-    def _compile_outputs(self) -> casadi.Function:
-        """(t, states (n_y, n_t), inputs (n_p, n_t)) -> OUTPUT_VARIABLES (5, n_t), inputs in
-        sorted-name order."""
+    def _compile_outputs(self, names: tuple[str, ...] = OUTPUT_VARIABLES) -> casadi.Function:
+        """(t, states (n_y,), inputs (n_p,)) -> the variables ``names`` stacked (default
+        OUTPUT_VARIABLES, (6,)), inputs in sorted-name order."""
         model = self._sim.built_model
         t, y = casadi.MX.sym("t"), casadi.MX.sym("y", model.len_rhs_and_alg)
         p = casadi.MX.sym("p", len(self._inputs))
         inputs = {name: p[i] for i, name in enumerate(sorted(self._inputs))}
-        exprs = [model.variables[name].to_casadi(t, y, inputs=inputs) for name in OUTPUT_VARIABLES]
+        exprs = [model.variables[name].to_casadi(t, y, inputs=inputs) for name in names]
         return casadi.Function("outputs", [t, y, p], [casadi.vertcat(*exprs)])
 
     def _advance(self, current_A: float, t_eval: np.ndarray) -> CellStepResult:
@@ -345,6 +367,7 @@ class CellSimulator:
             p = np.array([inputs[name] for name in sorted(inputs)])  # one column: map repeats it
             voltage, temperature, stoichiometry, plating, ocv, surface = np.asarray(
                 self._outputs_fn.map(len(solution.t))(solution.t[None, :], solution.y, p))
+            profile = np.asarray(self._profile_fn(solution.t[-1], solution.y[:, -1], p), float).ravel()
         except Exception as exc:  # PyBaMM raises SolverError, ValueError, casadi errors...
             raise SimulationError(f"PyBaMM step failed at {current_A:.3f} A: {exc}") from exc
         event = None
@@ -366,6 +389,7 @@ class CellSimulator:
             ocv_V=float(ocv[-1]),
             max_surface_stoichiometry=float(np.max(surface)),
             surface_stoichiometry=float(surface[-1]),
+            particle_stoichiometry=profile,
             event=event,
         )
 

@@ -1,0 +1,180 @@
+"""How well does what a policy observes locate the largest feasible current?
+
+    python scripts/study_feasible_boundary.py [--held-out ORegan2022] [--episodes 60] \
+        [--train-episodes 8] [--workers 2] [--out bench_results/study_feasible_boundary]
+
+A learned fast-charging policy keeps the limits and reaches 1.05x the optimum only if its
+observation tells it, within a few per cent, the largest current that keeps every limit for
+the next 90 s step (the current the look-ahead finds by simulating the step). This study
+measures how much of that current the observation determines, with no RL in the way.
+
+Data: charges on ``tune_configs/cell_reptile.yaml``'s env (from SOC 0.1, 298.15 K) with
+``surface_observation="profile"``, each at a random fraction (0.4-1, per charge) of the
+look-ahead's current with +-10 % noise per step, so that states off the look-ahead's own path
+are seen. Before every step the look-ahead's current (`LookaheadPolicy`, 1 % of the range
+tolerance) is the label, as a fraction of the set's ``max_current_A``.
+Regression: a 2 x 64 tanh MLP (torch, Adam, full batch) from the observation to that
+fraction, for two observations: entries 0-9 (``"log_margin"``: SOC, V, T, plating, the last
+current, the limits, the surface margin) and entries 0-12 (``"profile"``: also the margin at
+three depths in the particle). Two questions:
+- **within the set**: trained on three quarters of the held-out set's charges, tested on
+  the rest (what a policy adapted on the set could learn at best from that much data);
+- **across sets**: trained on the meta-training sets with graphite diffusivities 0.03-1x
+  their own (``cell_reptile``'s tasks), tested on the held-out set (what meta-training
+  could carry over).
+Errors are |predicted / feasible - 1| over states with SOC >= 0.35 (where ORegan2022's
+surface binds), median and 90th percentile, and the share of states the prediction
+over-estimates by more than 2 % (2 % more current than the look-ahead's saturates
+ORegan2022's surface). Writes study_feasible_boundary.{json,md,png} atomically.
+"""
+
+import argparse
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+#: Observation entries of each compared observation (Observation Space of CellFastCharge).
+OBSERVATIONS = {"log_margin": slice(0, 10), "profile": slice(0, 13)}
+#: States compared: the part of the charge where a diffusion-limited surface binds.
+MIN_SOC = 0.35
+
+
+def collect(job: tuple[str, float, int, int]) -> dict[str, np.ndarray]:
+    """Observations (n, 13), labels (n,) and charge ids (n,) of ``episodes`` charges on one
+    set at one diffusivity scale."""
+    import gymnasium as gym
+
+    import rl_battery.envs  # noqa: F401  (registers the envs)
+    from rl_battery.baselines import LookaheadPolicy
+    from rl_battery.experiments import load_experiment
+
+    parameter_set, scale, episodes, seed = job
+    config = {**load_experiment("cell_reptile").env_config, "parameter_set": parameter_set, "initial_soc": 0.1,
+              "ambient_temperature_K": 298.15, "observe_surface_stoichiometry": True,
+              "surface_observation": "profile", "negative_diffusivity_scale": scale}
+    env = gym.make("CellFastCharge-v0", **config).unwrapped
+    lookahead, rng = LookaheadPolicy(env), np.random.default_rng(seed)
+    observations, labels, charges = [], [], []
+    for episode in range(episodes):
+        obs, info = env.reset(seed=seed + episode)
+        lookahead.reset()
+        fraction, done = rng.uniform(0.4, 1.0), False
+        while not done:
+            feasible = lookahead.current(info)
+            observations.append(obs), labels.append(feasible / env.max_current_A), charges.append(episode)
+            current = np.clip(feasible * fraction * rng.uniform(0.9, 1.1), env.min_current_A, env.max_current_A)
+            obs, _, terminated, truncated, info = env.step(env.current_to_action(current))
+            done = terminated or truncated
+    return {"obs": np.array(observations, np.float32), "label": np.array(labels, np.float32),
+            "charge": np.array(charges)}
+
+
+def fit(x: np.ndarray, y: np.ndarray, *, seed: int = 0, epochs: int = 1500):
+    """A 2 x 64 tanh MLP regression x -> y (inputs standardised); returns predict(x)."""
+    import torch
+
+    torch.manual_seed(seed)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.Tanh(), torch.nn.Linear(64, 64),
+                              torch.nn.Tanh(), torch.nn.Linear(64, 1))
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    inputs, targets = torch.tensor((x - mean) / std), torch.tensor(y[:, None])
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = ((net(inputs) - targets) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    return lambda z: net(torch.tensor((z - mean) / std)).detach().numpy().ravel()
+
+
+def errors(predicted: np.ndarray, feasible: np.ndarray, soc: np.ndarray) -> dict[str, float]:
+    """Relative-error summary over states with SOC >= MIN_SOC."""
+    rel = (predicted / feasible - 1.0)[soc >= MIN_SOC]
+    return {"median_abs": float(np.median(np.abs(rel))), "p90_abs": float(np.quantile(np.abs(rel), 0.9)),
+            "over_2pct": float(np.mean(rel > 0.02)), "states": int(rel.size)}
+
+
+def study(held_out: dict, train: dict) -> dict:
+    """Errors of both observations, within the held-out set and across sets, plus the
+    held-out predictions for the figure."""
+    soc, feasible = held_out["obs"][:, 0], held_out["label"]
+    fitted = held_out["charge"] % 4 != 0
+    result: dict = {"within_set": {}, "across_sets": {}, "predictions": {}}
+    for name, entries in OBSERVATIONS.items():
+        x = held_out["obs"][:, entries]
+        within = fit(x[fitted], feasible[fitted])(x[~fitted])
+        result["within_set"][name] = errors(within, feasible[~fitted], soc[~fitted])
+        across = fit(train["obs"][:, entries], train["label"])(x)
+        result["across_sets"][name] = errors(across, feasible, soc)
+        result["predictions"][name] = across.tolist()
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Held out: {result['held_out']} ({result['states']['held_out']} states, "
+             f"{result['states']['train']} from the training sets); |predicted / feasible - 1| at SOC >= "
+             f"{MIN_SOC}, median / 90th percentile, share over-estimated by > 2 %.", "",
+             "| observation | within the set | across sets |", "|---|---|---|"]
+    for name in OBSERVATIONS:
+        cells = [f"{e['median_abs']:.3f} / {e['p90_abs']:.3f}, {e['over_2pct']:.2f}"
+                 for e in (result["within_set"][name], result["across_sets"][name])]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def figure(result: dict, held_out: dict):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name in OBSERVATIONS:
+        ax.scatter(held_out["label"], result["predictions"][name], s=5, alpha=0.5, label=f"{name} (across sets)")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="feasible current / max current (look-ahead)", ylabel="predicted from the observation",
+           title=f"{result['held_out']}: the boundary from what a policy sees")
+    ax.legend()
+    return fig
+
+
+def main():
+    from rl_battery.evaluation.report import write_report
+    from rl_battery.experiments import load_experiment
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--held-out", default="ORegan2022")
+    parser.add_argument("--episodes", type=int, default=60, help="charges on the held-out set")
+    parser.add_argument("--train-sets", nargs="+", default=None, help="default: cell_reptile's meta_tasks")
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.03, 0.05, 0.1, 0.2, 0.4, 1.0],
+                        help="graphite diffusivity factors of the training sets")
+    parser.add_argument("--train-episodes", type=int, default=8, help="charges per training set and scale")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench_results/study_feasible_boundary")
+    args = parser.parse_args()
+
+    train_sets = args.train_sets or load_experiment("cell_reptile").config["training"]["meta_tasks"]
+    jobs = [(args.held_out, 1.0, args.episodes, args.seed)]
+    jobs += [(name, scale, args.train_episodes, args.seed + 1000 * (i + 1))
+             for i, (name, scale) in enumerate((n, s) for n in train_sets for s in args.scales)]
+    start = time.time()
+    with ProcessPoolExecutor(args.workers) as pool:
+        parts = list(pool.map(collect, jobs))
+    held_out = parts[0]
+    train = {key: np.concatenate([p[key] for p in parts[1:]]) for key in ("obs", "label")}
+    print(f"collected {len(held_out['label'])} + {len(train['label'])} states in {time.time() - start:.0f} s")
+    result = {"held_out": args.held_out, "train_sets": train_sets, "scales": args.scales,
+              "states": {"held_out": len(held_out["label"]), "train": len(train["label"])},
+              **study(held_out, train)}
+    md = markdown(result)
+    write_report(args.out, "study_feasible_boundary", result, md, figure(result, held_out))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
