@@ -1,7 +1,7 @@
 """How well does what a policy observes locate the largest feasible current?
 
     python scripts/study_feasible_boundary.py [--held-out ORegan2022] [--episodes 60] \
-        [--train-episodes 8] [--workers 2] [--out bench_results/study_feasible_boundary]
+        [--train-episodes 8] [--workers 2] [--states-from DIR/states.npz] [--out bench_results/study_feasible_boundary]
 
 A learned fast-charging policy keeps the limits and reaches 1.05x the optimum only if its
 observation tells it, within a few per cent, the largest current that keeps every limit for
@@ -14,9 +14,9 @@ look-ahead's current with +-10 % noise per step, so that states off the look-ahe
 are seen. Before every step the look-ahead's current (`LookaheadPolicy`, 1 % of the range
 tolerance) is the label, as a fraction of the set's ``max_current_A``.
 Regression: a 2 x 64 tanh MLP (torch, Adam, full batch) from the observation to that
-fraction, for two observations: entries 0-9 (``"log_margin"``: SOC, V, T, plating, the last
-current, the limits, the surface margin) and entries 0-12 (``"profile"``: also the margin at
-three depths in the particle). Two questions:
+fraction, for two observations of the cell's state: entries 0-4 and 9 (``"log_margin"``:
+SOC, V, T, plating, the last current, the surface margin) and also 10-12 (``"profile"``: the
+margin at three depths in the particle). Two questions:
 - **within the set**: trained on three quarters of the held-out set's charges, tested on
   the rest (what a policy adapted on the set could learn at best from that much data);
 - **across sets**: trained on the meta-training sets with graphite diffusivities 0.03-1x
@@ -25,20 +25,26 @@ three depths in the particle). Two questions:
 Errors are |predicted / feasible - 1| over states with SOC >= 0.35 (where ORegan2022's
 surface binds), median and 90th percentile, and the share of states the prediction
 over-estimates by more than 2 % (2 % more current than the look-ahead's saturates
-ORegan2022's surface). Writes study_feasible_boundary.{json,md,png} atomically.
+ORegan2022's surface). Writes study_feasible_boundary.{json,md,png} and the collected
+states (states.npz; ``--states-from`` refits from them without simulating) atomically.
 """
 
 import argparse
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-#: Observation entries of each compared observation (Observation Space of CellFastCharge).
-OBSERVATIONS = {"log_margin": slice(0, 10), "profile": slice(0, 13)}
+#: Observation entries of each compared observation (Observation Space of CellFastCharge):
+#: the cell's state only. Entries 5-8 (the limits, the C-rate, the plating flag) are left out:
+#: within a set they are constant, and across sets ORegan2022's 4.4 V limit lies outside the
+#: training sets' 4.1-4.2 V, which the regression extrapolates wildly (its predictions came
+#: out far below every feasible current).
+OBSERVATIONS = {"log_margin": [0, 1, 2, 3, 4, 9], "profile": [0, 1, 2, 3, 4, 9, 10, 11, 12]}
 #: States compared: the part of the charge where a diffusion-limited surface binds.
 MIN_SOC = 0.35
 
@@ -143,6 +149,7 @@ def figure(result: dict, held_out: dict):
 
 
 def main():
+    from rl_battery.data.atomic import atomic_path
     from rl_battery.evaluation.report import write_report
     from rl_battery.experiments import load_experiment
 
@@ -155,19 +162,28 @@ def main():
     parser.add_argument("--train-episodes", type=int, default=8, help="charges per training set and scale")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--states-from", default=None, help="states.npz of an earlier run: refit only")
     parser.add_argument("--out", default="bench_results/study_feasible_boundary")
     args = parser.parse_args()
 
     train_sets = args.train_sets or load_experiment("cell_reptile").config["training"]["meta_tasks"]
-    jobs = [(args.held_out, 1.0, args.episodes, args.seed)]
-    jobs += [(name, scale, args.train_episodes, args.seed + 1000 * (i + 1))
-             for i, (name, scale) in enumerate((n, s) for n in train_sets for s in args.scales)]
-    start = time.time()
-    with ProcessPoolExecutor(args.workers) as pool:
-        parts = list(pool.map(collect, jobs))
-    held_out = parts[0]
-    train = {key: np.concatenate([p[key] for p in parts[1:]]) for key in ("obs", "label")}
-    print(f"collected {len(held_out['label'])} + {len(train['label'])} states in {time.time() - start:.0f} s")
+    if args.states_from:
+        with np.load(args.states_from) as saved:
+            held_out = {key: saved[f"held_out_{key}"] for key in ("obs", "label", "charge")}
+            train = {key: saved[f"train_{key}"] for key in ("obs", "label")}
+    else:
+        jobs = [(args.held_out, 1.0, args.episodes, args.seed)]
+        jobs += [(name, scale, args.train_episodes, args.seed + 1000 * (i + 1))
+                 for i, (name, scale) in enumerate((n, s) for n in train_sets for s in args.scales)]
+        start = time.time()
+        with ProcessPoolExecutor(args.workers) as pool:
+            parts = list(pool.map(collect, jobs))
+        held_out = parts[0]
+        train = {key: np.concatenate([p[key] for p in parts[1:]]) for key in ("obs", "label")}
+        print(f"collected {len(held_out['label'])} + {len(train['label'])} states in {time.time() - start:.0f} s")
+        with atomic_path(Path(args.out) / "states.npz") as tmp, open(tmp, "wb") as file:
+            np.savez(file, **{f"held_out_{k}": v for k, v in held_out.items()},
+                     **{f"train_{k}": v for k, v in train.items()})
     result = {"held_out": args.held_out, "train_sets": train_sets, "scales": args.scales,
               "states": {"held_out": len(held_out["label"]), "train": len(train["label"])},
               **study(held_out, train)}
