@@ -25,8 +25,13 @@ margin at three depths in the particle). Two questions:
 Errors are |predicted / feasible - 1| over states with SOC >= 0.35 (where ORegan2022's
 surface binds), median and 90th percentile, and the share of states the prediction
 over-estimates by more than 2 % (2 % more current than the look-ahead's saturates
-ORegan2022's surface). Writes study_feasible_boundary.{json,md,png} and the collected
-states (states.npz; ``--states-from`` refits from them without simulating) atomically.
+ORegan2022's surface).
+Closed loop: each fitted regression charges the held-out set from SOC 0.1 with a fixed
+fraction (1, 0.95, 0.9, 0.85, 0.8) of the current it predicts, a policy that imitates the
+look-ahead from the observation alone (behaviour cloning with exact labels): charge time
+as a ratio to the look-ahead's on the same env, violation steps, final SOC.
+Writes study_feasible_boundary.{json,md,png} and the collected states (states.npz;
+``--states-from`` refits from them without simulating) atomically.
 """
 
 import argparse
@@ -47,6 +52,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 OBSERVATIONS = {"log_margin": [0, 1, 2, 3, 4, 9], "profile": [0, 1, 2, 3, 4, 9, 10, 11, 12]}
 #: States compared: the part of the charge where a diffusion-limited surface binds.
 MIN_SOC = 0.35
+#: Fractions of the predicted current that the closed-loop charges use.
+DERATINGS = (1.0, 0.95, 0.9, 0.85, 0.8)
+
+
+def study_env_config(parameter_set: str, scale: float = 1.0) -> dict:
+    """``cell_reptile``'s env on one set (from SOC 0.1 at 298.15 K, the profile observed, the
+    graphite diffusivity times ``scale``)."""
+    from rl_battery.experiments import load_experiment
+
+    return {**load_experiment("cell_reptile").env_config, "parameter_set": parameter_set, "initial_soc": 0.1,
+            "ambient_temperature_K": 298.15, "observe_surface_stoichiometry": True,
+            "surface_observation": "profile", "negative_diffusivity_scale": scale}
 
 
 def collect(job: tuple[str, float, int, int]) -> dict[str, np.ndarray]:
@@ -56,13 +73,9 @@ def collect(job: tuple[str, float, int, int]) -> dict[str, np.ndarray]:
 
     import rl_battery.envs  # noqa: F401  (registers the envs)
     from rl_battery.baselines import LookaheadPolicy
-    from rl_battery.experiments import load_experiment
 
     parameter_set, scale, episodes, seed = job
-    config = {**load_experiment("cell_reptile").env_config, "parameter_set": parameter_set, "initial_soc": 0.1,
-              "ambient_temperature_K": 298.15, "observe_surface_stoichiometry": True,
-              "surface_observation": "profile", "negative_diffusivity_scale": scale}
-    env = gym.make("CellFastCharge-v0", **config).unwrapped
+    env = gym.make("CellFastCharge-v0", **study_env_config(parameter_set, scale)).unwrapped
     lookahead, rng = LookaheadPolicy(env), np.random.default_rng(seed)
     observations, labels, charges = [], [], []
     for episode in range(episodes):
@@ -104,20 +117,48 @@ def errors(predicted: np.ndarray, feasible: np.ndarray, soc: np.ndarray) -> dict
             "over_2pct": float(np.mean(rel > 0.02)), "states": int(rel.size)}
 
 
-def study(held_out: dict, train: dict) -> dict:
-    """Errors of both observations, within the held-out set and across sets, plus the
-    held-out predictions for the figure."""
+def closed_loop(predict, entries: list[int], parameter_set: str) -> dict:
+    """Charges of ``parameter_set`` from SOC 0.1 at each of :data:`DERATINGS` times the
+    current ``predict`` (a fraction of ``max_current_A``) gives for the observation's
+    ``entries``, and the look-ahead's charge on the same env: ``{"lookahead": row, "0.9":
+    row, ...}``, each row charge_time_min, final_soc and constraint_violations."""
+    from rl_battery.baselines import LookaheadPolicy
+    from rl_battery.envs import CellFastCharge, run_episode
+
+    env = CellFastCharge(study_env_config(parameter_set))
+    keys = ("charge_time_min", "final_soc", "constraint_violations")
+    rows = {"lookahead": run_episode(env, LookaheadPolicy(env))}
+    for derating in DERATINGS:
+        def act(obs, info, derating=derating):
+            current = derating * float(predict(obs[None, entries].astype(np.float32))[0]) * env.max_current_A
+            return env.current_to_action(np.clip(current, env.min_current_A, env.max_current_A))
+        rows[str(derating)] = run_episode(env, act)
+    return {name: {k: float(row[k]) for k in keys} for name, row in rows.items()}
+
+
+def study(held_out: dict, train: dict, parameter_set: str) -> dict:
+    """Errors of both observations, within the held-out set and across sets, their
+    closed-loop charges, and the held-out predictions for the figure."""
     soc, feasible = held_out["obs"][:, 0], held_out["label"]
     fitted = held_out["charge"] % 4 != 0
-    result: dict = {"within_set": {}, "across_sets": {}, "predictions": {}}
+    result: dict = {"within_set": {}, "across_sets": {}, "closed_loop": {}, "predictions": {}}
     for name, entries in OBSERVATIONS.items():
         x = held_out["obs"][:, entries]
-        within = fit(x[fitted], feasible[fitted])(x[~fitted])
-        result["within_set"][name] = errors(within, feasible[~fitted], soc[~fitted])
-        across = fit(train["obs"][:, entries], train["label"])(x)
-        result["across_sets"][name] = errors(across, feasible, soc)
-        result["predictions"][name] = across.tolist()
+        within = fit(x[fitted], feasible[fitted])
+        result["within_set"][name] = errors(within(x[~fitted]), feasible[~fitted], soc[~fitted])
+        across = fit(train["obs"][:, entries], train["label"])
+        result["across_sets"][name] = errors(across(x), feasible, soc)
+        result["closed_loop"][name] = {"within_set": closed_loop(within, entries, parameter_set),
+                                       "across_sets": closed_loop(across, entries, parameter_set)}
+        result["predictions"][name] = across(x).tolist()
     return result
+
+
+def _charge_cell(row: dict, lookahead_min: float, target_soc: float) -> str:
+    text = f"{row['charge_time_min'] / lookahead_min:.3f}"
+    if row["constraint_violations"]:
+        text += f", {row['constraint_violations']:.0f}v"
+    return text + (f", SOC {row['final_soc']:.2f}" if row["final_soc"] < target_soc - 1e-3 else "")
 
 
 def markdown(result: dict) -> str:
@@ -129,6 +170,16 @@ def markdown(result: dict) -> str:
         cells = [f"{e['median_abs']:.3f} / {e['p90_abs']:.3f}, {e['over_2pct']:.2f}"
                  for e in (result["within_set"][name], result["across_sets"][name])]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    lines += ["", "Closed loop from SOC 0.1: charge time / the look-ahead's, v = violation steps, SOC x = "
+              "stopped short of the target.", "",
+              "| observation, fitted | look-ahead [min] | " + " | ".join(f"{d} x predicted" for d in DERATINGS) + " |",
+              "|---|---|" + "---|" * len(DERATINGS)]
+    target = result["target_soc"]
+    for name in OBSERVATIONS:
+        for fitted, rows in result["closed_loop"][name].items():
+            lookahead = rows["lookahead"]["charge_time_min"]
+            cells = [_charge_cell(rows[str(d)], lookahead, target) for d in DERATINGS]
+            lines.append(f"| {name}, {fitted.replace('_', ' ')} | {lookahead:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -185,8 +236,9 @@ def main():
             np.savez(file, **{f"held_out_{k}": v for k, v in held_out.items()},
                      **{f"train_{k}": v for k, v in train.items()})
     result = {"held_out": args.held_out, "train_sets": train_sets, "scales": args.scales,
+              "target_soc": float(study_env_config(args.held_out)["target_soc"]),
               "states": {"held_out": len(held_out["label"]), "train": len(train["label"])},
-              **study(held_out, train)}
+              **study(held_out, train, args.held_out)}
     md = markdown(result)
     write_report(args.out, "study_feasible_boundary", result, md, figure(result, held_out))
     print(md)
