@@ -208,8 +208,8 @@ class CellFastCharge(FastChargeEnv):
     graphite diffusivity, see :class:`rl_battery.sim.CellSimulator`),
     ``observe_surface_stoichiometry`` (False; see Observation Space), ``surface_observation``
     ("max", "log_margin" or "profile": entry 9's form, and entries 10-12; other values raise
-    `ValueError`), ``w_surface`` (0, >= 0, per decade) and ``surface_margin_limit`` (0, in [0, 1); see Rewards; values outside
-    raise `ValueError`), and every field of
+    `ValueError`), ``w_surface`` (0, >= 0, per decade) and ``surface_margin_limit`` (0, in
+    [0, 1); see Rewards; values outside raise `ValueError`), and every field of
     :class:`rl_battery.envs.settings.ChargingSettings`: ``min_current_A`` /
     ``max_current_A`` (default: the C-rates times the set's nominal capacity),
     ``target_soc`` (0.8), ``initial_soc`` (0.1), ``max_steps`` (60), ``dt_s`` (90),
