@@ -155,10 +155,12 @@ def study(held_out: dict, train: dict, parameter_set: str) -> dict:
 
 
 def _charge_cell(row: dict, lookahead_min: float, target_soc: float) -> str:
+    from rl_battery.evaluation.cell_benchmark import short_of_target
+
     text = f"{row['charge_time_min'] / lookahead_min:.3f}"
     if row["constraint_violations"]:
         text += f", {row['constraint_violations']:.0f}v"
-    return text + (f", SOC {row['final_soc']:.2f}" if row["final_soc"] < target_soc - 1e-3 else "")
+    return text + short_of_target(row["final_soc"], target_soc).replace(" SOC", ", SOC")
 
 
 def markdown(result: dict) -> str:
