@@ -117,40 +117,47 @@ def errors(predicted: np.ndarray, feasible: np.ndarray, soc: np.ndarray) -> dict
             "over_2pct": float(np.mean(rel > 0.02)), "states": int(rel.size)}
 
 
-def closed_loop(predict, entries: list[int], parameter_set: str) -> dict:
-    """Charges of ``parameter_set`` from SOC 0.1 at each of :data:`DERATINGS` times the
-    current ``predict`` (a fraction of ``max_current_A``) gives for the observation's
-    ``entries``, and the look-ahead's charge on the same env: ``{"lookahead": row, "0.9":
-    row, ...}``, each row charge_time_min, final_soc and constraint_violations."""
-    from rl_battery.baselines import LookaheadPolicy
-    from rl_battery.envs import CellFastCharge, run_episode
+#: Metrics kept per closed-loop charge.
+CHARGE_KEYS = ("charge_time_min", "final_soc", "constraint_violations")
 
-    env = CellFastCharge(study_env_config(parameter_set))
-    keys = ("charge_time_min", "final_soc", "constraint_violations")
-    rows = {"lookahead": run_episode(env, LookaheadPolicy(env))}
+
+def closed_loop(env, predict, entries: list[int]) -> dict:
+    """Charges on ``env`` (from its start SOC) at each of :data:`DERATINGS` times the current
+    ``predict`` (a fraction of ``max_current_A``) gives for the observation's ``entries``:
+    ``{"1.0": row, "0.95": row, ...}``, each row :data:`CHARGE_KEYS`."""
+    from rl_battery.envs import run_episode
+
+    rows = {}
     for derating in DERATINGS:
         def act(obs, info, derating=derating):
             current = derating * float(predict(obs[None, entries].astype(np.float32))[0]) * env.max_current_A
             return env.current_to_action(np.clip(current, env.min_current_A, env.max_current_A))
-        rows[str(derating)] = run_episode(env, act)
-    return {name: {k: float(row[k]) for k in keys} for name, row in rows.items()}
+        metrics = run_episode(env, act)
+        rows[str(derating)] = {k: float(metrics[k]) for k in CHARGE_KEYS}
+    return rows
 
 
 def study(held_out: dict, train: dict, parameter_set: str) -> dict:
     """Errors of both observations, within the held-out set and across sets, their
     closed-loop charges, and the held-out predictions for the figure."""
+    from rl_battery.baselines import LookaheadPolicy
+    from rl_battery.envs import CellFastCharge, run_episode
+
     soc, feasible = held_out["obs"][:, 0], held_out["label"]
     fitted = held_out["charge"] % 4 != 0
+    env = CellFastCharge(study_env_config(parameter_set))  # one env (and PyBaMM build) for every charge
+    lookahead = {k: float(v) for k, v in run_episode(env, LookaheadPolicy(env)).items() if k in CHARGE_KEYS}
     result: dict = {"within_set": {}, "across_sets": {}, "closed_loop": {}, "predictions": {}}
     for name, entries in OBSERVATIONS.items():
         x = held_out["obs"][:, entries]
         within = fit(x[fitted], feasible[fitted])
         result["within_set"][name] = errors(within(x[~fitted]), feasible[~fitted], soc[~fitted])
         across = fit(train["obs"][:, entries], train["label"])
-        result["across_sets"][name] = errors(across(x), feasible, soc)
-        result["closed_loop"][name] = {"within_set": closed_loop(within, entries, parameter_set),
-                                       "across_sets": closed_loop(across, entries, parameter_set)}
-        result["predictions"][name] = across(x).tolist()
+        predicted = across(x)
+        result["across_sets"][name] = errors(predicted, feasible, soc)
+        result["closed_loop"][name] = {fitted_on: {"lookahead": lookahead, **closed_loop(env, predict, entries)}
+                                       for fitted_on, predict in (("within_set", within), ("across_sets", across))}
+        result["predictions"][name] = predicted.tolist()
     return result
 
 
