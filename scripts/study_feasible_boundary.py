@@ -1,7 +1,8 @@
 """How well does what a policy observes locate the largest feasible current?
 
     python scripts/study_feasible_boundary.py [--held-out ORegan2022] [--episodes 60] \
-        [--train-episodes 8] [--workers 2] [--states-from DIR/states.npz] [--out bench_results/study_feasible_boundary]
+        [--train-episodes 8] [--workers 2] [--env-config JSON] [--states-from DIR/states.npz] \
+        [--out bench_results/study_feasible_boundary]
 
 A learned fast-charging policy keeps the limits and reaches 1.05x the optimum only if its
 observation tells it, within a few per cent, the largest current that keeps every limit for
@@ -9,7 +10,8 @@ the next 90 s step (the current the look-ahead finds by simulating the step). Th
 measures how much of that current the observation determines, with no RL in the way.
 
 Data: charges on ``tune_configs/cell_reptile.yaml``'s env (from SOC 0.1, 298.15 K) with
-``surface_observation="profile"``, each at a random fraction (0.4-1, per charge) of the
+``surface_observation="profile"`` (``--env-config`` adds settings, e.g.
+``'{"surface_stoichiometry_limit": 0.99}'`` for the surface-saturation constraint), each at a random fraction (0.4-1, per charge) of the
 look-ahead's current with +-10 % noise per step, so that states off the look-ahead's own path
 are seen. Before every step the look-ahead's current (`LookaheadPolicy`, 1 % of the range
 tolerance) is the label, as a fraction of the set's ``max_current_A``.
@@ -30,11 +32,17 @@ Closed loop: each fitted regression charges the held-out set from SOC 0.1 with a
 fraction (1, 0.95, 0.9, 0.85, 0.8) of the current it predicts, a policy that imitates the
 look-ahead from the observation alone (behaviour cloning with exact labels): charge time
 as a ratio to the look-ahead's on the same env, violation steps, final SOC.
+One-step model check: the look-ahead with the simulator replaced by a learned model
+(`SurrogatePlanner`, PETS-style: the largest current whose predicted next observation keeps
+the env's limits in every member of an `EnsembleSurrogate`, mean plus kappa predicted
+standard deviations), fitted on the transitions of the same three quarters of the held-out
+charges, charges the held-out set at kappa 0, 1, 2 and 3.
 Writes study_feasible_boundary.{json,md,png} and the collected states (states.npz;
 ``--states-from`` refits from them without simulating) atomically.
 """
 
 import argparse
+import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -56,28 +64,29 @@ MIN_SOC = 0.35
 DERATINGS = (1.0, 0.95, 0.9, 0.85, 0.8)
 
 
-def study_env_config(parameter_set: str, scale: float = 1.0) -> dict:
+def study_env_config(parameter_set: str, scale: float = 1.0, extra: dict | None = None) -> dict:
     """``cell_reptile``'s env on one set (from SOC 0.1 at 298.15 K, the profile observed, the
-    graphite diffusivity times ``scale``)."""
+    graphite diffusivity times ``scale``), with the settings ``extra`` on top."""
     from rl_battery.experiments import load_experiment
 
     return {**load_experiment("cell_reptile").env_config, "parameter_set": parameter_set, "initial_soc": 0.1,
             "ambient_temperature_K": 298.15, "observe_surface_stoichiometry": True,
-            "surface_observation": "profile", "negative_diffusivity_scale": scale}
+            "surface_observation": "profile", "negative_diffusivity_scale": scale, **(extra or {})}
 
 
-def collect(job: tuple[str, float, int, int]) -> dict[str, np.ndarray]:
+def collect(job: tuple[str, float, int, int, dict]) -> dict[str, np.ndarray]:
     """Observations (n, 13), labels (n,) and charge ids (n,) of ``episodes`` charges on one
-    set at one diffusivity scale."""
+    set at one diffusivity scale, with the extra env settings of the job, and each state's
+    transition: action (n, 1), reward (n,), next observation (n, 13), terminated (n,)."""
     import gymnasium as gym
 
     import rl_battery.envs  # noqa: F401  (registers the envs)
     from rl_battery.baselines import LookaheadPolicy
 
-    parameter_set, scale, episodes, seed = job
-    env = gym.make("CellFastCharge-v0", **study_env_config(parameter_set, scale)).unwrapped
+    parameter_set, scale, episodes, seed, extra = job
+    env = gym.make("CellFastCharge-v0", **study_env_config(parameter_set, scale, extra)).unwrapped
     lookahead, rng = LookaheadPolicy(env), np.random.default_rng(seed)
-    observations, labels, charges = [], [], []
+    observations, labels, charges, actions, rewards, next_obs, terminals = [], [], [], [], [], [], []
     for episode in range(episodes):
         obs, info = env.reset(seed=seed + episode)
         lookahead.reset()
@@ -86,10 +95,14 @@ def collect(job: tuple[str, float, int, int]) -> dict[str, np.ndarray]:
             feasible = lookahead.current(info)
             observations.append(obs), labels.append(feasible / env.max_current_A), charges.append(episode)
             current = np.clip(feasible * fraction * rng.uniform(0.9, 1.1), env.min_current_A, env.max_current_A)
-            obs, _, terminated, truncated, info = env.step(env.current_to_action(current))
+            action = env.current_to_action(current)
+            obs, reward, terminated, truncated, info = env.step(action)
+            actions.append(action), rewards.append(reward), next_obs.append(obs), terminals.append(terminated)
             done = terminated or truncated
     return {"obs": np.array(observations, np.float32), "label": np.array(labels, np.float32),
-            "charge": np.array(charges)}
+            "charge": np.array(charges), "action": np.array(actions, np.float32),
+            "reward": np.array(rewards, np.float32), "next_obs": np.array(next_obs, np.float32),
+            "terminated": np.array(terminals)}
 
 
 def fit(x: np.ndarray, y: np.ndarray, *, seed: int = 0, epochs: int = 1500):
@@ -117,6 +130,8 @@ def errors(predicted: np.ndarray, feasible: np.ndarray, soc: np.ndarray) -> dict
             "over_2pct": float(np.mean(rel > 0.02)), "states": int(rel.size)}
 
 
+#: Arrays kept of the held-out set's charges (states.npz).
+HELD_OUT_KEYS = ("obs", "label", "charge", "action", "reward", "next_obs", "terminated")
 #: Metrics kept per closed-loop charge.
 CHARGE_KEYS = ("charge_time_min", "final_soc", "constraint_violations")
 
@@ -137,7 +152,28 @@ def closed_loop(env, predict, entries: list[int]) -> dict:
     return rows
 
 
-def study(held_out: dict, train: dict, parameter_set: str) -> dict:
+#: Margins of the one-step model check, in predicted standard deviations.
+KAPPAS = (0.0, 1.0, 2.0, 3.0)
+
+
+def model_check(env, held_out: dict, fitted: np.ndarray) -> dict:
+    """The surrogate planner fitted on the ``fitted`` states' transitions: its fit report and
+    one charge per :data:`KAPPAS` (``{"fit": {...}, "0.0": row, ...}``, rows :data:`CHARGE_KEYS`)."""
+    from rl_battery.envs import run_episode
+    from rl_battery.surrogate import EnsembleSurrogate, SurrogatePlanner
+
+    surrogate = EnsembleSurrogate(held_out["obs"].shape[1], 1, seed=0)
+    report = surrogate.fit(*(held_out[k][fitted] for k in ("obs", "action", "reward", "next_obs", "terminated")),
+                           epochs=200, min_updates=4000)
+    rows: dict = {"fit": report.as_dict()}
+    for kappa in KAPPAS:
+        planner = SurrogatePlanner(surrogate, *env.observation_limits(), kappa=kappa)
+        metrics = run_episode(env, planner.policy)
+        rows[str(kappa)] = {k: float(metrics[k]) for k in CHARGE_KEYS}
+    return rows
+
+
+def study(held_out: dict, train: dict, parameter_set: str, extra: dict | None = None) -> dict:
     """Errors of both observations, within the held-out set and across sets, their
     closed-loop charges, and the held-out predictions for the figure."""
     from rl_battery.baselines import LookaheadPolicy
@@ -145,7 +181,7 @@ def study(held_out: dict, train: dict, parameter_set: str) -> dict:
 
     soc, feasible = held_out["obs"][:, 0], held_out["label"]
     fitted = held_out["charge"] % 4 != 0
-    env = CellFastCharge(study_env_config(parameter_set))  # one env (and PyBaMM build) for every charge
+    env = CellFastCharge(study_env_config(parameter_set, extra=extra))  # one env (and PyBaMM build) for every charge
     lookahead = {k: float(v) for k, v in run_episode(env, LookaheadPolicy(env)).items() if k in CHARGE_KEYS}
     result: dict = {"within_set": {}, "across_sets": {}, "closed_loop": {}, "predictions": {}}
     for name, entries in OBSERVATIONS.items():
@@ -158,6 +194,7 @@ def study(held_out: dict, train: dict, parameter_set: str) -> dict:
         result["closed_loop"][name] = {fitted_on: {"lookahead": lookahead, **closed_loop(env, predict, entries)}
                                        for fitted_on, predict in (("within_set", within), ("across_sets", across))}
         result["predictions"][name] = predicted.tolist()
+    result["model_check"] = {"lookahead": lookahead, **model_check(env, held_out, fitted)}
     return result
 
 
@@ -173,7 +210,8 @@ def _charge_cell(row: dict, lookahead_min: float, target_soc: float) -> str:
 def markdown(result: dict) -> str:
     lines = [f"Held out: {result['held_out']} ({result['states']['held_out']} states, "
              f"{result['states']['train']} from the training sets); |predicted / feasible - 1| at SOC >= "
-             f"{MIN_SOC}, median / 90th percentile, share over-estimated by > 2 %.", "",
+             f"{MIN_SOC}, median / 90th percentile, share over-estimated by > 2 %."
+             + (f" Env settings on top of the study's: {result['env_config']}." if result.get("env_config") else ""), "",
              "| observation | within the set | across sets |", "|---|---|---|"]
     for name in OBSERVATIONS:
         cells = [f"{e['median_abs']:.3f} / {e['p90_abs']:.3f}, {e['over_2pct']:.2f}"
@@ -189,6 +227,13 @@ def markdown(result: dict) -> str:
             lookahead = rows["lookahead"]["charge_time_min"]
             cells = [_charge_cell(rows[str(d)], lookahead, target) for d in DERATINGS]
             lines.append(f"| {name}, {fitted.replace('_', ' ')} | {lookahead:.1f} | " + " | ".join(cells) + " |")
+    check = result["model_check"]
+    lookahead = check["lookahead"]["charge_time_min"]
+    lines += ["", "One-step model check (surrogate planner fitted on the set's transitions, "
+              f"{check['fit']['n_train']} training, next-observation MSE {check['fit']['val_obs_mse']:.2g} "
+              "on the held-out part):", "",
+              "| look-ahead [min] | " + " | ".join(f"kappa {k:g}" for k in KAPPAS) + " |", "|---|" + "---|" * len(KAPPAS),
+              f"| {lookahead:.1f} | " + " | ".join(_charge_cell(check[str(k)], lookahead, target) for k in KAPPAS) + " |"]
     return "\n".join(lines)
 
 
@@ -222,6 +267,8 @@ def main():
     parser.add_argument("--train-episodes", type=int, default=8, help="charges per training set and scale")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--env-config", type=json.loads, default={},
+                        help="JSON of env settings on top of the study's (the same for collection and the closed loop)")
     parser.add_argument("--states-from", default=None, help="states.npz of an earlier run: refit only")
     parser.add_argument("--out", default="bench_results/study_feasible_boundary")
     args = parser.parse_args()
@@ -229,11 +276,11 @@ def main():
     train_sets = args.train_sets or load_experiment("cell_reptile").config["training"]["meta_tasks"]
     if args.states_from:
         with np.load(args.states_from) as saved:
-            held_out = {key: saved[f"held_out_{key}"] for key in ("obs", "label", "charge")}
+            held_out = {key: saved[f"held_out_{key}"] for key in HELD_OUT_KEYS}
             train = {key: saved[f"train_{key}"] for key in ("obs", "label")}
     else:
-        jobs = [(args.held_out, 1.0, args.episodes, args.seed)]
-        jobs += [(name, scale, args.train_episodes, args.seed + 1000 * (i + 1))
+        jobs = [(args.held_out, 1.0, args.episodes, args.seed, args.env_config)]
+        jobs += [(name, scale, args.train_episodes, args.seed + 1000 * (i + 1), args.env_config)
                  for i, (name, scale) in enumerate((n, s) for n in train_sets for s in args.scales)]
         start = time.time()
         with ProcessPoolExecutor(args.workers) as pool:
@@ -244,10 +291,10 @@ def main():
         with atomic_path(Path(args.out) / "states.npz") as tmp, open(tmp, "wb") as file:
             np.savez(file, **{f"held_out_{k}": v for k, v in held_out.items()},
                      **{f"train_{k}": v for k, v in train.items()})
-    result = {"held_out": args.held_out, "train_sets": train_sets, "scales": args.scales,
+    result = {"held_out": args.held_out, "train_sets": train_sets, "scales": args.scales, "env_config": args.env_config,
               "target_soc": float(study_env_config(args.held_out)["target_soc"]),
               "states": {"held_out": len(held_out["label"]), "train": len(train["label"])},
-              **study(held_out, train, args.held_out)}
+              **study(held_out, train, args.held_out, args.env_config)}
     md = markdown(result)
     write_report(args.out, "study_feasible_boundary", result, md, figure(result, held_out))
     print(md)

@@ -62,6 +62,30 @@ def test_lookahead_keeps_the_plating_potential_above_zero_when_it_is_a_constrain
     assert m_safe["final_soc"] >= 0.8 and m_safe["min_plating_potential_V"] >= 0.0
 
 
+def test_surface_stoichiometry_limit_is_a_constraint_the_lookahead_keeps():
+    from rl_battery.baselines import LookaheadPolicy
+    from rl_battery.envs import run_episode
+
+    for bad in (0.0, 1.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="surface_stoichiometry_limit"):
+            gym.make("CellFastCharge-v0", surface_stoichiometry_limit=bad)
+    # ORegan2022 is diffusion limited: at 1.5C from SOC 0.1 its graphite surface saturates.
+    config = dict(parameter_set="ORegan2022", surface_stoichiometry_limit=0.99, observe_surface_stoichiometry=True,
+                  surface_observation="log_margin")
+    env = gym.make("CellFastCharge-v0", **config).unwrapped
+    flat_out = run_episode(env, lambda obs, info: np.ones(1), initial_soc=0.1)
+    assert flat_out["surface_violations"] > 0
+    assert flat_out["constraint_violations"] >= flat_out["surface_violations"]
+    kept = run_episode(env, LookaheadPolicy(env), initial_soc=0.1)
+    assert kept["surface_violations"] == 0 and kept["constraint_violations"] == 0 and kept["final_soc"] >= 0.8
+    # The limit on the observation: entry 9 is the log margin -log10(1 - x) / 4.
+    low, high = env.observation_limits()
+    assert high[9] == pytest.approx(-np.log10(0.01) / 4)
+    free = gym.make("CellFastCharge-v0", **dict(config, surface_stoichiometry_limit=None)).unwrapped
+    assert run_episode(free, lambda obs, info: np.ones(1), initial_soc=0.1)["surface_violations"] == 0
+    assert np.isinf(free.observation_limits()[1][9])
+
+
 def test_casadi_dynamics_reproduce_the_simulator_step():
     sim = CellSimulator("Chen2020")
     sim.reset(0.3)

@@ -4,8 +4,9 @@ The problem is the env's own: piecewise-constant currents, one per ``dt_s`` step
 [``min_current_A``, ``max_current_A``]; at every point where the env checks the limits
 (the start of a step, right after the current changes, and its output points) the cell
 voltage stays at or below ``voltage_limit_V``, the temperature at or below
-``temperature_limit_K`` and, with ``plating_is_constraint``, the plating indicator at or
-above ``plating_limit_V``. The minimum time is the fewest whole steps after which the SOC
+``temperature_limit_K``, with ``plating_is_constraint`` the plating indicator at or
+above ``plating_limit_V``, and with ``surface_stoichiometry_limit`` the graphite surface
+stoichiometry at or below it. The minimum time is the fewest whole steps after which the SOC
 reaches ``target_soc`` (the env ends an episode only at a step's end).
 
 Method: direct collocation (Radau IIA, ``degree`` points per element, one element per
@@ -74,6 +75,7 @@ class _Collocation:
         self.dyn, self.n_steps, self.E, self.d = dyn, n_steps, elements_per_step, degree
         s = env.settings
         self.settings, self.window = s, env.sim.window
+        self.surface_limit = env.surface_stoichiometry_limit
         n, m = dyn.state.size, n_steps * elements_per_step
         h = s.dt_s / elements_per_step
         tau = np.append(0.0, casadi.collocation_points(degree, "radau"))
@@ -117,10 +119,10 @@ class _Collocation:
         self.soc_end = (out_end[2, -1] - self.window.x_0) / (self.window.x_100 - self.window.x_0)
         self.w = casadi.vertcat(casadi.vec(self.S), casadi.vec(self.XC), self.I)
 
-    def solve(self, w0: np.ndarray, margins: tuple[float, float, float], ipopt: dict):
+    def solve(self, w0: np.ndarray, margins: tuple[float, float, float, float], ipopt: dict):
         """-> (currents (N,) [A], predicted final SOC, IPOPT return status, iterations)."""
         s = self.settings
-        mv, mt, mp = margins
+        mv, mt, mp, ms = margins
         g_parts, lb, ub = [self.g_dyn], [np.zeros(self.g_dyn.shape[0])], [np.zeros(self.g_dyn.shape[0])]
         for out in self.paths:
             cols = out.shape[1]
@@ -131,6 +133,10 @@ class _Collocation:
                 g_parts.append(out[3, :].T)
                 lb.append(np.full(cols, s.plating_limit_V + mp))
                 ub.append(np.full(cols, np.inf))
+            if self.surface_limit is not None:
+                g_parts.append(out[5, :].T)
+                lb.append(np.full(cols, -np.inf))
+                ub.append(np.full(cols, self.surface_limit - ms))
         nlp = {"x": self.w, "p": self.y0, "f": -self.soc_end, "g": casadi.vertcat(*g_parts)}
         solver = casadi.nlpsol("charge", "ipopt", nlp, {"ipopt": ipopt, "print_time": False})
         n_state = self.w.shape[0] - self.n_steps
@@ -165,7 +171,7 @@ _SOLVED = ("Solve_Succeeded", "Solved_To_Acceptable_Level")
 
 
 def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: int = 2, degree: int = 3,
-                   margins: tuple[float, float, float] = (1e-3, 0.02, 1e-3), margin_growth: float = 4.0,
+                   margins: tuple[float, float, float, float] = (1e-3, 0.02, 1e-3, 1e-4), margin_growth: float = 4.0,
                    max_margin_tries: int = 3, max_iter: int = 400, max_solve_time_s: float = 300.0,
                    max_step_reduction: int = 8, ipopt_options: dict | None = None) -> OptimalCharge:
     """Minimum-time charge of a :class:`rl_battery.envs.CellFastCharge` (module docstring).
@@ -176,9 +182,10 @@ def optimal_charge(env, *, initial_soc: float | None = None, elements_per_step: 
         elements_per_step: collocation elements per step; 2 puts the constraints on the env's
             own check points (it reads 2 output intervals per step).
         degree: Radau collocation points per element.
-        margins: (voltage [V], temperature [K], plating [V]) back-off of the NLP's
-            constraints, for the collocation error; multiplied by ``margin_growth`` (> 1) when
-            a replay breaks a limit, at most ``max_margin_tries`` times.
+        margins: (voltage [V], temperature [K], plating [V], surface stoichiometry [-])
+            back-off of the NLP's constraints, for the collocation error; multiplied by
+            ``margin_growth`` (> 1) when a replay breaks a limit, at most ``max_margin_tries``
+            times.
         max_iter: IPOPT iterations per NLP.
         max_solve_time_s: IPOPT wall time per NLP [s] (its ``max_wall_time``): without it
             the exact-Hessian fallback on a set whose model gives NaN (ORegan2022) ran for

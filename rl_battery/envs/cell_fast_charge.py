@@ -57,6 +57,20 @@ def check_surface_cost(w_surface: float, surface_margin_limit: float) -> tuple[f
     return w, limit
 
 
+def check_surface_stoichiometry_limit(value: float | None) -> float | None:
+    """``value`` as a float (or None) if it is a valid ``surface_stoichiometry_limit``.
+
+    Raises:
+        ValueError: not None and not a finite number in (0, 1).
+    """
+    if value is None:
+        return None
+    limit = float(value)
+    if not 0.0 < limit < 1.0:
+        raise ValueError(f"surface_stoichiometry_limit must be None or in (0, 1), got {value!r}")
+    return limit
+
+
 def check_surface_observation(value: str) -> str:
     """``value`` if it is one of :data:`SURFACE_OBSERVATIONS`.
 
@@ -113,6 +127,18 @@ class CellFastCharge(FastChargeEnv):
     With ``plating_is_constraint`` a step whose in-step minimum falls below
     ``plating_limit_V`` (default 0 V) is a violation, and the reference controllers keep
     it above.
+
+    Surface saturation: with ``surface_stoichiometry_limit`` x_lim set, a step whose
+    graphite surface stoichiometry x (PyBaMM's "X-averaged negative particle surface
+    stoichiometry") exceeds x_lim at any of its check points is a violation
+    (``surface_violations``), and the reference controllers and the optimum keep x <= x_lim.
+    Bounds on the particle surface concentration stand in for voltage limits in SPM-based
+    control (Namor et al. 2017, see Rewards). On a diffusion-limited set it turns a cliff
+    into a limit that moves smoothly with the current. On ORegan2022 from SOC 0.1, the steps
+    that keep the other limits end at 1 - x = 2e-4 to 1e-2, and 2 % more current saturates
+    the surface; at x = 1 - 1e-6 the voltage jumps by 0.8 V to the cut-off, and the plating
+    indicator drops from +0.01-0.05 V to -0.8 V. The policy's observation does not say
+    whether the limit is set: one experiment file sets it for all its tasks.
 
     ## Action Space
     `Box(-1, 1, (1,), float32)`: -1 -> `min_current_A`, +1 -> `max_current_A`, linear in
@@ -206,6 +232,8 @@ class CellFastCharge(FastChargeEnv):
     valid ones), ``min_c_rate`` (0.2) and ``max_c_rate`` (1.5) [1/h],
     ``negative_diffusivity_scale`` (1: the set as published; a factor in [0.001, 10] on its
     graphite diffusivity, see :class:`rl_battery.sim.CellSimulator`),
+    ``surface_stoichiometry_limit`` (None: no limit; else in (0, 1), see the Description;
+    values outside raise `ValueError`),
     ``observe_surface_stoichiometry`` (False; see Observation Space), ``surface_observation``
     ("max", "log_margin" or "profile": entry 9's form, and entries 10-12; other values raise
     `ValueError`), ``w_surface`` (0, >= 0, per decade) and ``surface_margin_limit`` (0, in
@@ -249,12 +277,14 @@ class CellFastCharge(FastChargeEnv):
         super().check_config(config)
         check_surface_observation(config.get("surface_observation", "max"))
         check_surface_cost(config.get("w_surface", 0.0), config.get("surface_margin_limit", 0.0))
+        check_surface_stoichiometry_limit(config.get("surface_stoichiometry_limit"))
 
     def _configure(self, *, parameter_set: str = "Chen2020", min_c_rate: float = 0.2, max_c_rate: float = 1.5,
                    negative_diffusivity_scale: float = 1.0, observe_surface_stoichiometry: bool = False,
                    surface_observation: str = "max", w_surface: float = 0.0,
-                   surface_margin_limit: float = 0.0) -> None:
+                   surface_margin_limit: float = 0.0, surface_stoichiometry_limit: float | None = None) -> None:
         self._w_surface, self._surface_margin_limit = check_surface_cost(w_surface, surface_margin_limit)
+        self.surface_stoichiometry_limit = check_surface_stoichiometry_limit(surface_stoichiometry_limit)
         self._c_rates = (float(min_c_rate), float(max_c_rate))
         self._simulators: dict[str, CellSimulator] = {}
         self._diffusivity_scale = check_diffusivity_scale(negative_diffusivity_scale)
@@ -341,8 +371,21 @@ class CellFastCharge(FastChargeEnv):
             profile_stoichiometry=np.interp(PROFILE_RADII, self.sim.particle_radii, r.particle_stoichiometry),
         )
 
+    def limits_crossed(self, record: StepRecord) -> dict[str, bool]:
+        """The base class's, plus "surface": the in-step maximum surface stoichiometry above
+        ``surface_stoichiometry_limit`` (always False without that limit)."""
+        limit = self.surface_stoichiometry_limit
+        surface = limit is not None and bool(record.step_max_surface_stoichiometry > limit)
+        return {**super().limits_crossed(record), "surface": surface}
+
+    def violates_limits(self, record: StepRecord) -> bool:
+        """The base class's constraints, or the surface stoichiometry above its limit."""
+        return super().violates_limits(record) or self.limits_crossed(record)["surface"]
+
     def observation_limits(self, *, voltage_margin_V: float = 0.0,
                            temperature_margin_K: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """The base class's limits, and with ``surface_stoichiometry_limit`` and an observed
+        surface the limit on entry 9 in its form (x, or the log margin)."""
         s = self.settings
         size = self.observation_space.shape[0]
         low, high = np.full(size, -np.inf, np.float32), np.full(size, np.inf, np.float32)
@@ -350,6 +393,9 @@ class CellFastCharge(FastChargeEnv):
         high[2] = (s.temperature_limit_K - temperature_margin_K - TEMPERATURE_OFFSET_K) / TEMPERATURE_SCALE_K
         if s.plating_is_constraint:
             low[3] = s.plating_limit_V / PLATING_SCALE_V
+        limit = self.surface_stoichiometry_limit
+        if limit is not None and self._observe_surface:
+            high[9] = limit if self._surface_observation == "max" else surface_log_margin(limit) / LOG_MARGIN_SCALE
         return low, high
 
     def _observation(self, r: CellStepRecord) -> np.ndarray:

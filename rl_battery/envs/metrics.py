@@ -23,6 +23,7 @@ METRIC_KEYS = (
     "voltage_violations",
     "temperature_violations",
     "plating_violations",
+    "surface_violations",
     "episode_return",
 )
 
@@ -45,6 +46,9 @@ class EpisodeMetrics:
         plating_violations: steps whose in-step minimum plating indicator fell below the
             plating limit; counted whether or not plating is a constraint (so it can be
             reported for every policy), but only part of ``constraint_violations`` when it is.
+        surface_violations: steps whose in-step maximum graphite surface stoichiometry
+            exceeded the cell env's ``surface_stoichiometry_limit`` (0 where no such limit
+            is set, and in the pack env); part of ``constraint_violations``.
         episode_return: sum of rewards.
     """
 
@@ -57,13 +61,14 @@ class EpisodeMetrics:
     voltage_violations: int = 0
     temperature_violations: int = 0
     plating_violations: int = 0
+    surface_violations: int = 0
     episode_return: float = 0.0
 
     def update(self, record, *, violated: bool, reward: float, voltage: bool = False,
-               temperature: bool = False, plating: bool = False) -> None:
+               temperature: bool = False, plating: bool = False, surface: bool = False) -> None:
         """Fold in one step's :class:`~rl_battery.envs.step_record.StepRecord`; ``violated``
-        is whether it broke any constraint, ``voltage``/``temperature``/``plating`` which
-        limit it crossed."""
+        is whether it broke any constraint, ``voltage``/``temperature``/``plating``/``surface``
+        which limit it crossed."""
         # Episodes end when the target SOC is reached, so elapsed time is the charge time.
         self.charge_time_min = float(record.time_s) / 60.0
         self.final_soc = float(record.soc)
@@ -74,6 +79,7 @@ class EpisodeMetrics:
         self.voltage_violations += int(bool(voltage))
         self.temperature_violations += int(bool(temperature))
         self.plating_violations += int(bool(plating))
+        self.surface_violations += int(bool(surface))
         self.episode_return += float(reward)
 
     def as_dict(self) -> dict[str, float]:

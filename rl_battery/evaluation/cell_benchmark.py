@@ -21,7 +21,7 @@ from rl_battery.envs.metrics import stopped_short
 
 #: Metrics kept per controller in benchmark rows.
 ROW_KEYS = ("charge_time_min", "final_soc", "constraint_violations", "voltage_violations", "temperature_violations",
-            "plating_violations", "max_cell_voltage_V", "max_cell_temperature_K", "min_plating_potential_V",
+            "plating_violations", "surface_violations", "max_cell_voltage_V", "max_cell_temperature_K", "min_plating_potential_V",
             "episode_return")
 
 
