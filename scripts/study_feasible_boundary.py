@@ -11,9 +11,9 @@ measures how much of that current the observation determines, with no RL in the 
 
 Data: charges on ``tune_configs/cell_reptile.yaml``'s env (from SOC 0.1, 298.15 K) with
 ``surface_observation="profile"`` (``--env-config`` adds settings, e.g.
-``'{"surface_stoichiometry_limit": 0.99}'`` for the surface-saturation constraint), each at a random fraction (0.4-1, per charge) of the
-look-ahead's current with +-10 % noise per step, so that states off the look-ahead's own path
-are seen. Before every step the look-ahead's current (`LookaheadPolicy`, 1 % of the range
+``'{"surface_stoichiometry_limit": 0.98}'`` for the surface-saturation constraint), each
+at a random fraction (0.4-1, per charge) of the look-ahead's current with +-10 % noise per
+step, so that states off the look-ahead's own path are seen. Before every step the look-ahead's current (`LookaheadPolicy`, 1 % of the range
 tolerance) is the label, as a fraction of the set's ``max_current_A``.
 Regression: a 2 x 64 tanh MLP (torch, Adam, full batch) from the observation to that
 fraction, for two observations of the cell's state: entries 0-4 and 9 (``"log_margin"``:
