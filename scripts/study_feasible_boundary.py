@@ -13,8 +13,9 @@ Data: charges on ``tune_configs/cell_reptile.yaml``'s env (from SOC 0.1, 298.15 
 ``surface_observation="profile"`` (``--env-config`` adds settings, e.g.
 ``'{"surface_stoichiometry_limit": 0.98}'`` for the surface-saturation constraint), each
 at a random fraction (0.4-1, per charge) of the look-ahead's current with +-10 % noise per
-step, so that states off the look-ahead's own path are seen. Before every step the look-ahead's current (`LookaheadPolicy`, 1 % of the range
-tolerance) is the label, as a fraction of the set's ``max_current_A``.
+step, so that states off the look-ahead's own path are seen. Before every step the
+look-ahead's current (`LookaheadPolicy`, 1 % of the range tolerance) is the label, as a
+fraction of the set's ``max_current_A``.
 Regression: a 2 x 64 tanh MLP (torch, Adam, full batch) from the observation to that
 fraction, for two observations of the cell's state: entries 0-4 and 9 (``"log_margin"``:
 SOC, V, T, plating, the last current, the surface margin) and also 10-12 (``"profile"``: the
@@ -130,10 +131,17 @@ def errors(predicted: np.ndarray, feasible: np.ndarray, soc: np.ndarray) -> dict
             "over_2pct": float(np.mean(rel > 0.02)), "states": int(rel.size)}
 
 
+#: The transition arrays of the collected charges, in `EnsembleSurrogate.fit`'s order.
+TRANSITION_KEYS = ("obs", "action", "reward", "next_obs", "terminated")
 #: Arrays kept of the held-out set's charges (states.npz).
-HELD_OUT_KEYS = ("obs", "label", "charge", "action", "reward", "next_obs", "terminated")
+HELD_OUT_KEYS = ("label", "charge", *TRANSITION_KEYS)
 #: Metrics kept per closed-loop charge.
 CHARGE_KEYS = ("charge_time_min", "final_soc", "constraint_violations")
+
+
+def _charge_row(metrics: dict) -> dict[str, float]:
+    """The :data:`CHARGE_KEYS` of an episode's metrics."""
+    return {k: float(metrics[k]) for k in CHARGE_KEYS}
 
 
 def closed_loop(env, predict, entries: list[int]) -> dict:
@@ -147,8 +155,7 @@ def closed_loop(env, predict, entries: list[int]) -> dict:
         def act(obs, info, derating=derating):
             current = derating * float(predict(obs[None, entries].astype(np.float32))[0]) * env.max_current_A
             return env.current_to_action(np.clip(current, env.min_current_A, env.max_current_A))
-        metrics = run_episode(env, act)
-        rows[str(derating)] = {k: float(metrics[k]) for k in CHARGE_KEYS}
+        rows[str(derating)] = _charge_row(run_episode(env, act))
     return rows
 
 
@@ -163,13 +170,11 @@ def model_check(env, held_out: dict, fitted: np.ndarray) -> dict:
     from rl_battery.surrogate import EnsembleSurrogate, SurrogatePlanner
 
     surrogate = EnsembleSurrogate(held_out["obs"].shape[1], 1, seed=0)
-    report = surrogate.fit(*(held_out[k][fitted] for k in ("obs", "action", "reward", "next_obs", "terminated")),
-                           epochs=200, min_updates=4000)
+    report = surrogate.fit(*(held_out[k][fitted] for k in TRANSITION_KEYS), epochs=200, min_updates=4000)
+    limits = env.observation_limits()
     rows: dict = {"fit": report.as_dict()}
     for kappa in KAPPAS:
-        planner = SurrogatePlanner(surrogate, *env.observation_limits(), kappa=kappa)
-        metrics = run_episode(env, planner.policy)
-        rows[str(kappa)] = {k: float(metrics[k]) for k in CHARGE_KEYS}
+        rows[str(kappa)] = _charge_row(run_episode(env, SurrogatePlanner(surrogate, *limits, kappa=kappa).policy))
     return rows
 
 
@@ -182,8 +187,9 @@ def study(held_out: dict, train: dict, parameter_set: str, extra: dict | None = 
     soc, feasible = held_out["obs"][:, 0], held_out["label"]
     fitted = held_out["charge"] % 4 != 0
     env = CellFastCharge(study_env_config(parameter_set, extra=extra))  # one env (and PyBaMM build) for every charge
-    lookahead = {k: float(v) for k, v in run_episode(env, LookaheadPolicy(env)).items() if k in CHARGE_KEYS}
-    result: dict = {"within_set": {}, "across_sets": {}, "closed_loop": {}, "predictions": {}}
+    lookahead = _charge_row(run_episode(env, LookaheadPolicy(env)))
+    result: dict = {"target_soc": env.target_soc, "within_set": {}, "across_sets": {}, "closed_loop": {},
+                    "predictions": {}}
     for name, entries in OBSERVATIONS.items():
         x = held_out["obs"][:, entries]
         within = fit(x[fitted], feasible[fitted])
@@ -292,7 +298,6 @@ def main():
             np.savez(file, **{f"held_out_{k}": v for k, v in held_out.items()},
                      **{f"train_{k}": v for k, v in train.items()})
     result = {"held_out": args.held_out, "train_sets": train_sets, "scales": args.scales, "env_config": args.env_config,
-              "target_soc": float(study_env_config(args.held_out)["target_soc"]),
               "states": {"held_out": len(held_out["label"]), "train": len(train["label"])},
               **study(held_out, train, args.held_out, args.env_config)}
     md = markdown(result)
